@@ -1,0 +1,46 @@
+"""The FastAPI application: GraphQL at /graphql (GraphiQL in a browser) and /healthz."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from strawberry.fastapi import GraphQLRouter
+
+from api.schema import Context, schema
+from graph import schema as graph_schema
+from graph.driver import Graph, open_graph
+from graph.policy import Policy, load_policy
+from graph.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None, *, graph: Graph | None = None, policy: Policy | None = None) -> FastAPI:
+    """Build the app; the driver is opened in lifespan (or handed in by tests) and closed on exit."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        config = settings or get_settings()
+        owned = graph is None
+        app.state.graph = graph or await open_graph(config)
+        app.state.policy = policy or load_policy(config.policy_file)
+        await graph_schema.ensure_schema(app.state.graph)
+        try:
+            yield
+        finally:
+            if owned:
+                await app.state.graph.close()
+
+    async def context(request: Request) -> dict[str, Any]:
+        return {"tracegraph": Context(request.app.state.graph, request.app.state.policy), "request": request}
+
+    app = FastAPI(title="tracegraph", lifespan=lifespan)
+    app.include_router(GraphQLRouter(schema, context_getter=context), prefix="/graphql")
+
+    @app.get("/healthz")
+    async def healthz(request: Request) -> dict[str, str]:
+        await request.app.state.graph.driver.verify_connectivity()
+        return {"status": "ok", "neo4j": request.app.state.graph.uri}
+
+    return app

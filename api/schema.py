@@ -1,0 +1,262 @@
+"""The GraphQL contract of DESIGN.md, derived from graph.models (names are public API)."""
+
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import strawberry
+from strawberry.dataloader import DataLoader
+from strawberry.experimental.pydantic import type as pydantic_type
+from strawberry.types import Info
+
+from graph import models, repository
+from graph.driver import Graph
+from graph.policy import Policy
+
+VerdictStatus = strawberry.enum(models.VerdictStatus, name="VerdictStatus")
+
+
+class Context(dict[str, Any]):
+    """Per-request context: the graph, the policy and DataLoaders that batch nested reads."""
+
+    def __init__(self, graph: Graph, policy: Policy):
+        super().__init__(graph=graph, policy=policy)
+        self.graph = graph
+        self.policy = policy
+        self.changes: DataLoader[str, models.Change | None] = DataLoader(self._load_changes)
+
+    async def _load_changes(self, ids: list[str]) -> list[models.Change | None]:
+        return [await repository.change_by_id(self.graph, self.policy, i) for i in ids]
+
+
+def ctx(info: Info) -> Context:
+    context: Context = info.context["tracegraph"]
+    return context
+
+
+async def _changes(info: Info, ids: list[str]) -> list["Change"]:
+    loaded = await ctx(info).changes.load_many(ids)
+    return [Change.from_pydantic(c) for c in loaded if c is not None]
+
+
+@pydantic_type(model=models.Person)
+class Person:
+    login: strawberry.auto
+    name: strawberry.auto
+    is_bot: strawberry.auto
+
+
+@pydantic_type(model=models.Commit)
+class Commit:
+    sha: strawberry.auto
+    message: strawberry.auto
+    authored_at: strawberry.auto
+    author: strawberry.auto
+    trailers: strawberry.auto
+    files: strawberry.auto
+    ai_tools: strawberry.auto
+
+    @strawberry.field
+    async def sessions(self, info: Info) -> list[Annotated["AgentSession", strawberry.lazy("api.schema")]]:
+        commit = await repository.commit(ctx(info).graph, ctx(info).policy, self.sha)
+        ids = commit[0].session_ids if commit else []
+        found = [await repository.session(ctx(info).graph, sid) for sid in ids]
+        return [AgentSession.from_pydantic(s[0]) for s in found if s is not None]
+
+    @strawberry.field
+    async def changes(self, info: Info) -> list[Annotated["Change", strawberry.lazy("api.schema")]]:
+        found = await repository.commit(ctx(info).graph, ctx(info).policy, self.sha)
+        return await _changes(info, found[1]) if found else []
+
+
+@pydantic_type(model=models.AgentSession)
+class AgentSession:
+    id: strawberry.ID
+    tool: strawberry.auto
+    tool_version: strawberry.auto
+    model: strawberry.auto
+    prompt_summary: strawberry.auto
+    operator: strawberry.auto
+    started_at: strawberry.auto
+    ended_at: strawberry.auto
+    cost_usd: strawberry.auto
+    risk_area: strawberry.auto
+
+    @strawberry.field
+    async def changes(self, info: Info) -> list[Annotated["Change", strawberry.lazy("api.schema")]]:
+        return await _changes(info, await repository.change_ids_of_session(ctx(info).graph, self.id))
+
+    @strawberry.field
+    async def commits(self, info: Info) -> list[Annotated["Commit", strawberry.lazy("api.schema")]]:
+        found = await repository.session(ctx(info).graph, self.id)
+        return [Commit.from_pydantic(k) for k in found[1]] if found else []
+
+
+@pydantic_type(model=models.Approval)
+class Approval:
+    reviewer: strawberry.auto
+    at: strawberry.auto
+    commit_sha: strawberry.auto
+    stale: strawberry.auto
+    independent: strawberry.auto
+    reasons: strawberry.auto
+
+
+@pydantic_type(model=models.Evidence)
+class Evidence:
+    kind: strawberry.auto
+    name: strawberry.auto
+    conclusion: strawberry.auto
+    commit_sha: strawberry.auto
+    url: strawberry.auto
+    at: strawberry.auto
+    source: strawberry.auto
+
+
+@pydantic_type(model=models.Postmortem)
+class Postmortem:
+    id: strawberry.ID
+    title: strawberry.auto
+    root_cause: strawberry.auto
+    action_items: strawberry.auto
+    digest: strawberry.auto
+
+
+@pydantic_type(model=models.Incident)
+class Incident:
+    id: strawberry.ID
+    title: strawberry.auto
+    severity: strawberry.auto
+    status: strawberry.auto
+    service: strawberry.auto
+    triggered_at: strawberry.auto
+    resolved_at: strawberry.auto
+
+    @strawberry.field
+    async def suspects(self, info: Info) -> list[Annotated["Suspect", strawberry.lazy("api.schema")]]:
+        found = await repository.incident(ctx(info).graph, self.id)
+        if found is None:
+            return []
+        result = []
+        for suspect in found[1]:
+            change = await ctx(info).changes.load(suspect.change_id)
+            if change is None:
+                continue
+            deployment = await repository.deployment(ctx(info).graph, suspect.deployment_id) if suspect.deployment_id else None
+            result.append(
+                Suspect(
+                    change=Change.from_pydantic(change),
+                    deployment=Deployment.from_pydantic(deployment[0]) if deployment else None,
+                    sessions=[AgentSession.from_pydantic(s) for s in change.sessions],
+                    score=suspect.score,
+                    reason=suspect.reason,
+                )
+            )
+        return result
+
+    @strawberry.field
+    async def postmortems(self, info: Info) -> list[Annotated["Postmortem", strawberry.lazy("api.schema")]]:
+        found = await repository.incident(ctx(info).graph, self.id)
+        return [Postmortem.from_pydantic(p) for p in found[2]] if found else []
+
+
+@pydantic_type(model=models.Deployment)
+class Deployment:
+    id: strawberry.ID
+    environment: strawberry.auto
+    status: strawberry.auto
+    sha: strawberry.auto
+    service: strawberry.auto
+    strategy: strawberry.auto
+    started_at: strawberry.auto
+    finished_at: strawberry.auto
+
+    @strawberry.field(description="When it finished, or started if it has not finished.")
+    def at(self) -> datetime | None:
+        return self.finished_at or self.started_at
+
+    @strawberry.field
+    async def changes(self, info: Info) -> list[Annotated["Change", strawberry.lazy("api.schema")]]:
+        found = await repository.deployment(ctx(info).graph, self.id)
+        return await _changes(info, found[1]) if found else []
+
+    @strawberry.field
+    async def incidents(self, info: Info) -> list[Annotated["Incident", strawberry.lazy("api.schema")]]:
+        found = await repository.deployment(ctx(info).graph, self.id)
+        return [Incident.from_pydantic(i) for i in found[2]] if found else []
+
+
+@pydantic_type(model=models.Verdict)
+class Verdict:
+    status: VerdictStatus  # type: ignore[valid-type]
+    gaps: strawberry.auto
+
+
+@pydantic_type(model=models.Change)
+class Change:
+    id: strawberry.ID
+    repo: strawberry.auto
+    number: strawberry.auto
+    title: strawberry.auto
+    url: strawberry.auto
+    state: strawberry.auto
+    risk_area: strawberry.auto
+    head_sha: strawberry.auto
+    merge_commit_sha: strawberry.auto
+    created_at: strawberry.auto
+    merged_at: strawberry.auto
+    author: strawberry.auto
+    sessions: strawberry.auto
+    commits: strawberry.auto
+    approvals: strawberry.auto
+    evidence: strawberry.auto
+    deployments: strawberry.auto
+    incidents: strawberry.auto
+    verdict: strawberry.auto
+
+
+@strawberry.type
+class Suspect:
+    change: Change
+    deployment: Deployment | None
+    sessions: list[AgentSession]
+    score: float
+    reason: str
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="The five-minute answer: who approved this change, and what evidence proved it safe.")
+    async def change(self, info: Info, repo: str, number: int) -> Change | None:
+        found = await repository.change(ctx(info).graph, ctx(info).policy, repo=repo, number=number)
+        return Change.from_pydantic(found) if found else None
+
+    @strawberry.field
+    async def commit(self, info: Info, sha: str) -> Commit | None:
+        found = await repository.commit(ctx(info).graph, ctx(info).policy, sha)
+        return Commit.from_pydantic(found[0]) if found else None
+
+    @strawberry.field
+    async def deployment(self, info: Info, id: strawberry.ID) -> Deployment | None:
+        found = await repository.deployment(ctx(info).graph, str(id))
+        return Deployment.from_pydantic(found[0]) if found else None
+
+    @strawberry.field
+    async def incident(self, info: Info, id: strawberry.ID) -> Incident | None:
+        found = await repository.incident(ctx(info).graph, str(id))
+        return Incident.from_pydantic(found[0]) if found else None
+
+    @strawberry.field
+    async def session(self, info: Info, id: strawberry.ID) -> AgentSession | None:
+        found = await repository.session(ctx(info).graph, str(id))
+        return AgentSession.from_pydantic(found[0]) if found else None
+
+    @strawberry.field(description="Changes, optionally of one repository, in id order.")
+    async def changes(self, info: Info, repo: str | None = None, first: int = 50, offset: int = 0) -> list[Annotated["Change", strawberry.lazy("api.schema")]]:
+        if not 0 < first <= 500 or offset < 0:
+            raise ValueError("first must be between 1 and 500 and offset must not be negative")
+        ids = await repository.change_ids(ctx(info).graph, repo=repo, skip=offset, limit=first)
+        return await _changes(info, ids)
+
+
+schema = strawberry.Schema(query=Query)

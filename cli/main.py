@@ -1,0 +1,229 @@
+"""`tracegraph`: start the database, ingest, ask, serve, and run the demo."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import re
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from cli.render import change_text
+from graph import local_neo4j, repository
+from graph import schema as graph_schema
+from graph.driver import Graph, GraphUnavailable, open_graph
+from graph.policy import PolicyError, load_policy
+from graph.settings import Settings, get_settings
+from ingest.demo import DEMO_CHANGE
+from ingest.demo import envelopes as demo_envelopes
+from ingest.reader import list_files, to_event
+from ingest.runner import Rejection, Summary, ingest_events, ingest_paths
+
+T = TypeVar("T")
+err = Console(stderr=True)
+USER_ERRORS = (GraphUnavailable, local_neo4j.LocalNeo4jError, PolicyError)
+
+
+def fail(message: str, code: int = 2) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def user_errors(func: Callable[..., T]) -> Callable[..., T]:
+    """Errors a user can cause print what happened and what to do, not a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        try:
+            return func(*args, **kwargs)
+        except USER_ERRORS as exc:
+            fail(str(exc))
+            raise  # unreachable: fail() exits
+
+    return wrapper
+
+
+async def _with_graph(settings: Settings, work: Callable[[Graph], Coroutine[Any, Any, T]]) -> T:
+    graph = await open_graph(settings)
+    try:
+        await graph_schema.ensure_schema(graph)
+        return await work(graph)
+    finally:
+        await graph.close()
+
+
+@click.group()
+@click.version_option(package_name="tracegraph")
+def main() -> None:
+    """tracegraph: who approved this change, and what evidence proved it was safe?"""
+
+
+@main.group()
+def db() -> None:
+    """The local Neo4j (booted from Neo4j's jars on Maven Central) or the server NEO4J_URI names."""
+
+
+@db.command("start")
+@user_errors
+def db_start() -> None:
+    """Start the local Neo4j (idempotent); returns once Bolt answers and prints its URI."""
+    settings = get_settings()
+    if settings.neo4j_uri:
+        asyncio.run(_with_graph(settings, lambda g: asyncio.sleep(0)))
+        click.echo(f"NEO4J_URI is set: using {settings.neo4j_uri}; nothing was booted.")
+        return
+    server = local_neo4j.start(settings, log=lambda line: click.echo(line, err=True))
+    click.echo(f"Neo4j {local_neo4j.NEO4J_VERSION} is running at {server.uri} (pid {server.pid}, "
+               f"data in {(settings.home / 'neo4j' / 'data').resolve()})")
+
+
+@db.command("status")
+@user_errors
+def db_status() -> None:
+    """Say whether Neo4j is running and where; exit 1 when it is not."""
+    settings = get_settings()
+    if settings.neo4j_uri:
+        asyncio.run(_with_graph(settings, lambda g: asyncio.sleep(0)))
+        click.echo(f"using NEO4J_URI {settings.neo4j_uri}: it answers")
+        return
+    server = local_neo4j.status(settings)
+    if server is None:
+        click.echo("Neo4j is not running (start it with `tracegraph db start`)")
+        sys.exit(1)
+    click.echo(f"Neo4j is running at {server.uri} (pid {server.pid})")
+
+
+@db.command("stop")
+@user_errors
+def db_stop() -> None:
+    """Stop the local Neo4j cleanly."""
+    settings = get_settings()
+    if settings.neo4j_uri:
+        fail("NEO4J_URI is set: tracegraph did not start that server and will not stop it")
+    stopped = local_neo4j.stop(settings)
+    click.echo("Neo4j stopped" if stopped else "Neo4j was not running")
+
+
+def _print_summary(summary: Summary) -> None:
+    w = summary.written
+    click.echo(
+        f"read {summary.read} events: {summary.accepted} accepted, {len(summary.rejected)} rejected; "
+        f"{w.nodes_created} nodes and {w.edges_created} edges created, {w.properties_set} properties set; "
+        f"{summary.seconds:.1f} s"
+    )
+    redacted = {k: v for k, v in summary.redactions.items() if v}
+    if redacted:
+        click.echo("secrets redacted: " + ", ".join(f"{k} {v}" for k, v in sorted(redacted.items())))
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--source", help="Source of bare payloads (files that are not envelopes), e.g. github.")
+@click.option("--type", "type_", help="Event type of bare payloads, e.g. pull_request (inferred when left out).")
+@user_errors
+def ingest(paths: tuple[Path, ...], source: str | None, type_: str | None) -> None:
+    """Ingest event files (.json, .jsonl) and folders (recursively)."""
+    settings = get_settings()
+    files = list_files(list(paths))
+
+    def rejected(r: Rejection) -> None:
+        err.print(f"[red]rejected[/red] {r.location}: {r.reason}", markup=True, highlight=False, soft_wrap=True)
+
+    async def work(graph: Graph) -> Summary:
+        with Progress(TextColumn("ingesting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err, transient=True) as progress:
+            task = progress.add_task("files", total=len(files))
+            return await ingest_paths(
+                graph, list(paths), source=source, type=type_, quarantine_dir=settings.quarantine_dir,
+                on_reject=rejected, on_file=lambda _: progress.advance(task), files=files,
+            )
+
+    summary = asyncio.run(_with_graph(settings, work))
+    _print_summary(summary)
+    if summary.rejected:
+        click.echo(f"rejected events were written to {settings.quarantine_dir} with their reasons", err=True)
+        sys.exit(1)
+
+
+CHANGE_REF = re.compile(r"^(?P<repo>[^/\s]+/[^#!\s]+)[#!](?P<number>\d+)$")
+
+
+@main.group()
+def ask() -> None:
+    """Ask the graph a question."""
+
+
+@ask.command("change")
+@click.argument("ref")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON (the GraphQL field names).")
+@user_errors
+def ask_change(ref: str, as_json: bool) -> None:
+    """Who approved REF (owner/repo#42), and what evidence proved it was safe?"""
+    match = CHANGE_REF.match(ref)
+    if not match:
+        fail(f"{ref!r} is not a change reference; write it as owner/repo#42")
+        return
+    settings = get_settings()
+    policy = load_policy(settings.policy_file)
+    repo, number = match["repo"], int(match["number"])
+    answer = asyncio.run(_with_graph(settings, lambda g: repository.change(g, policy, repo=repo, number=number)))
+    if answer is None:
+        fail(f"no change {repo}#{number} in the graph; ingest its pull request events first", code=1)
+        return
+    click.echo(answer.model_dump_json(by_alias=True, indent=2) if as_json else change_text(answer))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@user_errors
+def serve(host: str, port: int) -> None:
+    """Run the API: GraphQL at /graphql (GraphiQL in a browser), health at /healthz."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = get_settings()
+    asyncio.run(_with_graph(settings, lambda g: asyncio.sleep(0)))  # fail fast, with a clear message
+    click.echo(f"tracegraph API listening on http://{host}:{port} (GraphQL at http://{host}:{port}/graphql)")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@main.command()
+@click.option("--reset", is_flag=True, help="Empty the database first.")
+@user_errors
+def demo(reset: bool) -> None:
+    """Start Neo4j if needed, load the built-in demo org and print the answer for acme/shop#42."""
+    settings = get_settings()
+    if not settings.neo4j_uri:
+        server = local_neo4j.start(settings, log=lambda line: click.echo(line, err=True))
+        click.echo(f"Neo4j is running at {server.uri}", err=True)
+    policy = load_policy(settings.policy_file)
+    repo, number = DEMO_CHANGE
+
+    async def work(graph: Graph) -> Any:
+        if reset:
+            await repository.delete_all(graph)
+        events = []
+        for envelope in demo_envelopes():
+            raw = json.dumps(envelope)
+            event = to_event(envelope, raw, f"demo:{envelope['id']}", source=None, type=None)
+            events.append(event)
+        summary = await ingest_events(graph, events, quarantine_dir=settings.quarantine_dir)  # type: ignore[arg-type]
+        _print_summary(summary)
+        return await repository.change(graph, policy, repo=repo, number=number)
+
+    answer = asyncio.run(_with_graph(settings, work))
+    click.echo("")
+    click.echo(change_text(answer))
+
+
+if __name__ == "__main__":
+    main()

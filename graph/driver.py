@@ -1,0 +1,71 @@
+"""The one AsyncDriver of a process: where it points, and a clear error when Neo4j is not there."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from neo4j import AsyncDriver, AsyncGraphDatabase
+from neo4j.exceptions import AuthError, ConfigurationError, ServiceUnavailable
+
+from graph import local_neo4j
+from graph.settings import Settings
+
+
+class GraphUnavailable(RuntimeError):
+    """Neo4j cannot be reached; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Target:
+    uri: str
+    user: str
+    password: str | None
+    database: str
+
+
+def resolve(settings: Settings) -> Target:
+    """NEO4J_URI when set, else the local server `tracegraph db start` runs."""
+    if settings.neo4j_uri:
+        return Target(settings.neo4j_uri, settings.neo4j_user, settings.neo4j_password, settings.neo4j_database)
+    local = local_neo4j.status(settings)
+    if local is None:
+        raise GraphUnavailable(
+            f"no Neo4j is running for {settings.home}: run `tracegraph db start`, or set NEO4J_URI "
+            "(with NEO4J_USER and NEO4J_PASSWORD) to use an existing server"
+        )
+    return Target(local.uri, local.user, local.password, "neo4j")
+
+
+@dataclass
+class Graph:
+    """An open driver and the database it writes to; handed to repositories."""
+
+    driver: AsyncDriver
+    database: str
+    uri: str
+
+    async def close(self) -> None:
+        await self.driver.close()
+
+
+async def open_graph(settings: Settings) -> Graph:
+    """Open the driver and check that Neo4j answers."""
+    target = resolve(settings)
+    auth = (target.user, target.password) if target.password is not None else None
+    try:
+        # Schema-less queries over labels not yet written are expected; the warnings would only be noise.
+        driver = AsyncGraphDatabase.driver(target.uri, auth=auth, notifications_min_severity="OFF")
+    except (ConfigurationError, ValueError) as exc:
+        raise GraphUnavailable(f"NEO4J_URI {target.uri!r} is not a valid Neo4j URI: {exc}") from exc
+    try:
+        await driver.verify_connectivity()
+    except AuthError as exc:
+        await driver.close()
+        raise GraphUnavailable(f"Neo4j at {target.uri} refused the credentials; check NEO4J_USER/NEO4J_PASSWORD") from exc
+    except (ServiceUnavailable, OSError) as exc:
+        await driver.close()
+        raise GraphUnavailable(
+            f"Neo4j at {target.uri} does not answer ({exc.__class__.__name__}); "
+            "start it with `tracegraph db start` or fix NEO4J_URI"
+        ) from exc
+    return Graph(driver, target.database, target.uri)

@@ -1,0 +1,157 @@
+"""The answers repositories return: pydantic models, the single source of truth for API shapes.
+
+Node properties are camelCase in Neo4j; models read them by alias and expose snake_case fields
+(strawberry turns those back into the camelCase names of the GraphQL contract).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class Person(Model):
+    login: str
+    name: str | None = None
+    is_bot: bool = False
+
+
+class AgentSession(Model):
+    id: str
+    tool: str | None = None
+    tool_version: str | None = None
+    model: str | None = None
+    prompt_summary: str | None = None
+    operator: Person | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    cost_usd: float | None = None
+    risk_area: str | None = None
+    reviewer: str | None = None
+    source: str | None = None
+
+
+class Commit(Model):
+    sha: str
+    message: str | None = None
+    authored_at: datetime | None = None
+    author: Person | None = None
+    author_name: str | None = None
+    author_email: str | None = None
+    trailers: list[str] = Field(default_factory=list)
+    files: list[str] = Field(default_factory=list)
+    ai_tools: list[str] = Field(default_factory=list)
+    session_ids: list[str] = Field(default_factory=list)
+
+
+class Review(Model):
+    """A raw review as stored; approvals are derived from these."""
+
+    id: str
+    state: str | None = None
+    submitted_at: datetime | None = None
+    commit_sha: str | None = None
+    reviewer: Person | None = None
+
+
+class Approval(Model):
+    reviewer: Person
+    at: datetime | None = None
+    commit_sha: str | None = None
+    stale: bool
+    independent: bool
+    reasons: list[str] = Field(default_factory=list)
+
+
+class Evidence(Model):
+    id: str
+    kind: str
+    name: str
+    conclusion: str
+    commit_sha: str | None = None
+    url: str | None = None
+    at: datetime | None = None
+    source: str
+    type: str | None = None
+
+
+class Deployment(Model):
+    id: str
+    environment: str = "unknown"
+    status: str | None = None
+    sha: str | None = None
+    service: str | None = None
+    strategy: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def at(self) -> datetime | None:
+        return self.finished_at or self.started_at
+
+
+class Incident(Model):
+    id: str
+    title: str | None = None
+    severity: str | None = None
+    status: str | None = None
+    service: str | None = None
+    triggered_at: datetime | None = None
+    resolved_at: datetime | None = None
+    source: str | None = None
+
+
+class Postmortem(Model):
+    id: str
+    title: str | None = None
+    root_cause: str | None = None
+    action_items: list[str] = Field(default_factory=list)
+    digest: str | None = None
+
+
+class VerdictStatus(StrEnum):
+    VERIFIED = "VERIFIED"
+    UNVERIFIED = "UNVERIFIED"
+
+
+class Verdict(Model):
+    status: VerdictStatus
+    gaps: list[str] = Field(default_factory=list)
+
+
+class Change(Model):
+    """The five-minute answer for one change."""
+
+    id: str
+    repo: str
+    number: int
+    title: str | None = None
+    url: str | None = None
+    state: str | None = None
+    risk_area: str | None = None
+    head_sha: str | None = None
+    merge_commit_sha: str | None = None
+    created_at: datetime | None = None
+    merged_at: datetime | None = None
+    author: Person | None = None
+    sessions: list[AgentSession] = Field(default_factory=list)
+    commits: list[Commit] = Field(default_factory=list)
+    approvals: list[Approval] = Field(default_factory=list)
+    evidence: list[Evidence] = Field(default_factory=list)
+    deployments: list[Deployment] = Field(default_factory=list)
+    incidents: list[Incident] = Field(default_factory=list)
+    verdict: Verdict
+
+
+class Suspect(Model):
+    change_id: str
+    deployment_id: str | None = None
+    score: float
+    reason: str

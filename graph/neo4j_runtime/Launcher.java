@@ -1,0 +1,36 @@
+// Boots the real Neo4j Community engine embedded, with the Bolt connector on 127.0.0.1.
+// Usage: java -cp 'lib/*' Launcher.java HOME PORT PAGECACHE_MB   (password in TRACEGRAPH_NEO4J_PASSWORD)
+// Stops cleanly on SIGTERM/SIGINT so the store is never left dirty.
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+import org.neo4j.configuration.GraphDatabaseSettings;
+import org.neo4j.configuration.connectors.BoltConnector;
+import org.neo4j.configuration.connectors.BoltConnectorInternalSettings;
+import org.neo4j.configuration.helpers.SocketAddress;
+import org.neo4j.dbms.api.DatabaseManagementService;
+import org.neo4j.dbms.api.DatabaseManagementServiceBuilder;
+
+public class Launcher {
+    public static void main(String[] args) throws Exception {
+        Path home = Path.of(args[0]);
+        int port = Integer.parseInt(args[1]);
+        long pageCacheBytes = Long.parseLong(args[2]) * 1024 * 1024;
+        String password = System.getenv("TRACEGRAPH_NEO4J_PASSWORD");
+        DatabaseManagementService dbms = new DatabaseManagementServiceBuilder(home)
+            .setConfig(BoltConnector.enabled, true)
+            .setConfig(BoltConnector.listen_address, new SocketAddress("127.0.0.1", port))
+            // The default waits 5 s for idle Bolt threads on every stop; nothing is pending by then.
+            .setConfig(BoltConnectorInternalSettings.thread_pool_shutdown_wait_time, Duration.ofMillis(200))
+            .setConfig(BoltConnectorInternalSettings.connection_shutdown_wait_time, Duration.ofMillis(200))
+            .setConfig(GraphDatabaseSettings.auth_enabled, true)
+            .setConfig(GraphDatabaseSettings.pagecache_memory, pageCacheBytes)
+            .build();
+        dbms.database("system").executeTransactionally(
+            "ALTER USER neo4j SET PASSWORD $p CHANGE NOT REQUIRED", Map.of("p", password));
+        Runtime.getRuntime().addShutdownHook(new Thread(dbms::shutdown, "tracegraph-shutdown"));
+        System.out.println("tracegraph-neo4j ready on bolt://127.0.0.1:" + port);
+        System.out.flush();
+        Thread.currentThread().join();
+    }
+}

@@ -1,0 +1,85 @@
+"""Policy is configuration: risk areas, what each requires, and check name → evidence kind."""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+DEFAULT_POLICY = Path(__file__).with_name("policy.default.yaml")
+
+
+class PolicyError(ValueError):
+    """The policy file is missing or invalid; the message names the file and the problem."""
+
+
+class Area(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    paths: list[str] = Field(default_factory=list)
+    labels: list[str] = Field(default_factory=list)
+    required_approvals: int = Field(default=1, ge=0)
+    required_evidence: list[str] = Field(default_factory=list)
+    # When set, at least one counted approval must come from one of these logins.
+    code_owners: list[str] = Field(default_factory=list)
+
+
+class EvidenceRule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    match: str
+    kind: str
+
+
+class Policy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    areas: dict[str, Area]
+    default_area: str
+    evidence_kinds: list[EvidenceRule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _default_exists(self) -> Policy:
+        if self.default_area not in self.areas:
+            raise ValueError(f"default_area {self.default_area!r} is not one of the areas {sorted(self.areas)}")
+        return self
+
+    def evidence_kind(self, name: str, fallback: str) -> str:
+        """The evidence kind a check/status/workflow name stands for (first matching rule)."""
+        lowered = name.lower()
+        for rule in self.evidence_kinds:
+            if fnmatchcase(lowered, rule.match.lower()):
+                return rule.kind
+        return fallback
+
+    def risk_area(self, *, labels: list[str], files: list[str], declared: list[str]) -> str:
+        """The strictest area the change's labels, touched paths or declared risk areas match."""
+        wanted = {label.lower() for label in labels}
+        declared_lower = {d.lower() for d in declared}
+        for name, area in self.areas.items():
+            if name.lower() in declared_lower:
+                return name
+            if wanted & {label.lower() for label in area.labels}:
+                return name
+            # A leading "/" lets "**/auth/**" match a top-level "auth/…" path too.
+            if any(fnmatchcase("/" + f, pattern) for f in files for pattern in area.paths):
+                return name
+        return self.default_area
+
+
+def load_policy(path: Path | None = None) -> Policy:
+    """Read a policy file (YAML); the built-in default when no path is given."""
+    source = path or DEFAULT_POLICY
+    try:
+        data = yaml.safe_load(source.read_text())
+    except OSError as exc:
+        raise PolicyError(f"cannot read policy file {source}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"policy file {source} is not valid YAML: {exc}") from exc
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise PolicyError(f"policy file {source} is invalid: {problems}") from exc

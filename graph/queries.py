@@ -1,0 +1,144 @@
+"""Every Cypher statement of tracegraph.
+
+Builders interpolate only names from the closed vocabulary (graph.vocabulary); every value is a
+$parameter.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from graph.vocabulary import KEYS, ORIGIN_PROPERTIES, PROPERTIES, Label, Rel
+
+AWAIT_INDEXES = "CALL db.awaitIndexes(300)"
+
+
+def unique_constraint(label: Label, key: str) -> str:
+    return (
+        f"CREATE CONSTRAINT {label.lower()}_{key.lower()} IF NOT EXISTS "
+        f"FOR (n:`{label}`) REQUIRE n.`{key}` IS UNIQUE"
+    )
+
+
+def property_index(label: Label, prop: str) -> str:
+    return f"CREATE INDEX {label.lower()}_{prop.lower()} IF NOT EXISTS FOR (n:`{label}`) ON (n.`{prop}`)"
+
+
+@cache
+def merge_nodes(label: Label) -> str:
+    """MERGE nodes of one label; each property keeps the value with the highest version."""
+    key = KEYS[label]
+    props = sorted(PROPERTIES[label] | ORIGIN_PROPERTIES)
+    sets = ",\n    ".join(
+        f"n.`{p}` = CASE WHEN '{p}' IN win THEN row.p.`{p}` ELSE n.`{p}` END, "
+        f"n.`_v_{p}` = CASE WHEN '{p}' IN win THEN row.v ELSE n.`_v_{p}` END"
+        for p in props
+    )
+    return (
+        "UNWIND $rows AS row\n"
+        f"MERGE (n:`{label}` {{`{key}`: row.key}})\n"
+        "WITH n, row, [k IN keys(row.p) WHERE row.v >= coalesce(n['_v_' + k], '')] AS win\n"
+        f"SET {sets}"
+    )
+
+
+@cache
+def merge_edges(src: Label, rel: Rel, dst: Label) -> str:
+    """MERGE edges of one (label, type, label); the properties with the highest version win."""
+    return (
+        "UNWIND $rows AS row\n"
+        f"MERGE (a:`{src}` {{`{KEYS[src]}`: row.s}})\n"
+        f"MERGE (b:`{dst}` {{`{KEYS[dst]}`: row.d}})\n"
+        f"MERGE (a)-[r:`{rel}`]->(b)\n"
+        "WITH r, row WHERE row.v >= coalesce(r._v, '')\n"
+        "SET r += row.p, r._v = row.v"
+    )
+
+
+COUNT_NODES = "MATCH (n) RETURN count(n) AS n"
+COUNT_EDGES = "MATCH ()-[r]->() RETURN count(r) AS n"
+COUNT_BY_LABEL = "MATCH (n) UNWIND labels(n) AS label RETURN label, count(*) AS n ORDER BY label"
+COUNT_BY_TYPE = "MATCH ()-[r]->() RETURN type(r) AS type, count(*) AS n ORDER BY type"
+DELETE_ALL = "MATCH (n) DETACH DELETE n"
+
+# The five-minute answer as one read: the change and everything its verdict depends on.
+# Commits of a change: heads seen on the pull request, the merge commit, and the commits pushed
+# together with one of those heads (a push names its head as pushHead).
+CHANGE_ANSWER = """
+MATCH (c:Change {id: $id})
+WITH c, [sha IN [c.headSha, c.mergeCommitSha] WHERE sha IS NOT NULL] AS shipped,
+     COLLECT { MATCH (c)-[:CONTAINS|MERGED_AS]->(k:Commit) RETURN DISTINCT k.sha } AS direct
+WITH c, shipped,
+     direct + COLLECT { UNWIND direct AS head MATCH (k:Commit {pushHead: head})
+                        WHERE NOT k.sha IN direct RETURN DISTINCT k.sha } AS shas
+WITH c, shipped, shas,
+     COLLECT { MATCH (s:AgentSession)-[:PROPOSED]->(c) RETURN s.id AS sid
+               UNION
+               UNWIND shas AS sha MATCH (:Commit {sha: sha})<-[:AUTHORED]-(s:AgentSession) RETURN s.id AS sid
+     } AS sessionIds
+RETURN c {.*} AS change,
+  COLLECT { MATCH (c)-[:IN]->(r:Repository) RETURN r.fullName }[0] AS repo,
+  COLLECT { MATCH (p:Person)-[:AUTHORED]->(c) RETURN p {.*} ORDER BY p.login } AS authors,
+  COLLECT { UNWIND shas AS sha MATCH (k:Commit {sha: sha})
+            RETURN k {.*, author: COLLECT { MATCH (p:Person)-[:AUTHORED]->(k) RETURN p {.*} }[0],
+                      sessionIds: COLLECT { MATCH (s:AgentSession)-[:AUTHORED]->(k) RETURN s.id } } } AS commits,
+  COLLECT { UNWIND sessionIds AS sid MATCH (s:AgentSession {id: sid})
+            RETURN s {.*, operator: COLLECT { MATCH (p:Person)-[:OPERATED]->(s) RETURN p {.*} }[0]} } AS sessions,
+  COLLECT { MATCH (r:Review)-[:OF]->(c)
+            RETURN r {.*, reviewer: COLLECT { MATCH (p:Person)-[:SUBMITTED]->(r) RETURN p {.*} }[0]} } AS reviews,
+  COLLECT { UNWIND shas + [m IN shipped WHERE NOT m IN shas] AS sha
+            MATCH (e:Evidence)-[:VERIFIES]->(:Commit {sha: sha}) RETURN e {.*, commitSha: sha} } AS evidence,
+  COLLECT { UNWIND shipped AS sha MATCH (d:Deployment)-[:SHIPPED]->(:Commit {sha: sha})
+            RETURN DISTINCT d {.*, service: coalesce(COLLECT { MATCH (d)-[:TO]->(s:Service) RETURN s.name }[0],
+                                                    d.service)} } AS deployments,
+  COLLECT { MATCH (i:Incident)-[:CAUSED_BY]->(c) RETURN i {.*} AS i
+            UNION
+            UNWIND shipped AS sha MATCH (:Commit {sha: sha})<-[:SHIPPED]-(:Deployment)<-[:CAUSED_BY]-(i:Incident)
+            RETURN i {.*} AS i } AS incidents
+"""
+
+CHANGE_IDS_OF_SESSION = """
+MATCH (s:AgentSession {id: $id})
+RETURN COLLECT { MATCH (s)-[:PROPOSED]->(c:Change) RETURN c.id AS id
+                 UNION
+                 MATCH (s)-[:AUTHORED]->(:Commit)<-[:CONTAINS|MERGED_AS]-(c:Change) RETURN c.id AS id } AS ids
+"""
+
+SESSION = """
+MATCH (s:AgentSession {id: $id})
+RETURN s {.*, operator: COLLECT { MATCH (p:Person)-[:OPERATED]->(s) RETURN p {.*} }[0]} AS session,
+       COLLECT { MATCH (s)-[:AUTHORED]->(k:Commit) RETURN k {.*} } AS commits
+"""
+
+COMMIT = """
+MATCH (k:Commit {sha: $sha})
+RETURN k {.*, author: COLLECT { MATCH (p:Person)-[:AUTHORED]->(k) RETURN p {.*} }[0],
+          sessionIds: COLLECT { MATCH (s:AgentSession)-[:AUTHORED]->(k) RETURN s.id }} AS commit,
+       COLLECT { MATCH (c:Change)-[:CONTAINS|MERGED_AS]->(k) RETURN DISTINCT c.id } AS changeIds,
+       COLLECT { MATCH (e:Evidence)-[:VERIFIES]->(k) RETURN e {.*, commitSha: k.sha} } AS evidence
+"""
+
+DEPLOYMENT = """
+MATCH (d:Deployment {id: $id})
+RETURN d {.*, service: coalesce(COLLECT { MATCH (d)-[:TO]->(s:Service) RETURN s.name }[0], d.service)} AS deployment,
+       COLLECT { MATCH (d)-[:SHIPPED]->(:Commit)<-[:CONTAINS|MERGED_AS]-(c:Change) RETURN DISTINCT c.id } AS changeIds,
+       COLLECT { MATCH (i:Incident)-[:CAUSED_BY]->(d) RETURN i {.*} } AS incidents
+"""
+
+INCIDENT = """
+MATCH (i:Incident {id: $id})
+RETURN i {.*, service: coalesce(COLLECT { MATCH (i)-[:AFFECTS]->(s:Service) RETURN s.name }[0], i.service)} AS incident,
+       COLLECT { MATCH (i)-[r:CAUSED_BY]->(c:Change)
+                 RETURN {changeId: c.id, deploymentId: null, inferred: coalesce(r.inferred, false),
+                         confidence: r.confidence, source: r.source} AS link
+                 UNION
+                 MATCH (i)-[r:CAUSED_BY]->(d:Deployment)-[:SHIPPED]->(:Commit)<-[:CONTAINS|MERGED_AS]-(c:Change)
+                 RETURN {changeId: c.id, deploymentId: d.id, inferred: coalesce(r.inferred, false),
+                         confidence: r.confidence, source: r.source} AS link } AS links,
+       COLLECT { MATCH (p:Postmortem)-[:ANALYZES]->(i) RETURN p {.*} } AS postmortems
+"""
+
+CHANGE_IDS = """
+MATCH (c:Change) WHERE $repo IS NULL OR c.repo = $repo
+RETURN c.id AS id ORDER BY c.id SKIP $skip LIMIT $limit
+"""

@@ -1,0 +1,116 @@
+"""Reads: every question the API and CLI ask, answered as pydantic models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from neo4j import RoutingControl
+
+from graph import queries
+from graph.driver import Graph
+from graph.models import AgentSession, Change, Commit, Deployment, Evidence, Incident, Postmortem, Suspect
+from graph.policy import Policy
+from graph.verdict import build_change, to_evidence
+
+
+def change_id(repo: str, number: int, provider: str = "github") -> str:
+    """The natural key of a change: github:o/r#42, gitlab:group/project!17."""
+    return f"{provider}:{repo}!{number}" if provider == "gitlab" else f"{provider}:{repo}#{number}"
+
+
+async def _read_one(graph: Graph, query: str, **params: Any) -> dict[str, Any] | None:
+    records, _, _ = await graph.driver.execute_query(
+        query, parameters_=params, routing_=RoutingControl.READ, database_=graph.database
+    )
+    return records[0].data() if records else None
+
+
+async def change_by_id(graph: Graph, policy: Policy, id: str) -> Change | None:
+    """The five-minute answer for one change id, or None when the graph has no such change."""
+    raw = await _read_one(graph, queries.CHANGE_ANSWER, id=id)
+    if raw is None:
+        return None
+    return build_change(raw, policy)
+
+
+async def change(graph: Graph, policy: Policy, *, repo: str, number: int) -> Change | None:
+    """The five-minute answer for repo#number (GitHub first, then GitLab)."""
+    for provider in ("github", "gitlab"):
+        answer = await change_by_id(graph, policy, change_id(repo, number, provider))
+        if answer is not None:
+            # A change known only from a later event (a review, a session) has no repo/number yet.
+            return answer.model_copy(update={"repo": answer.repo or repo, "number": answer.number or number})
+    return None
+
+
+async def session(graph: Graph, id: str) -> tuple[AgentSession, list[Commit]] | None:
+    raw = await _read_one(graph, queries.SESSION, id=id)
+    if raw is None:
+        return None
+    return AgentSession.model_validate(raw["session"]), [Commit.model_validate(k) for k in raw["commits"]]
+
+
+async def change_ids_of_session(graph: Graph, id: str) -> list[str]:
+    raw = await _read_one(graph, queries.CHANGE_IDS_OF_SESSION, id=id)
+    return sorted(raw["ids"]) if raw else []
+
+
+async def commit(graph: Graph, policy: Policy, sha: str) -> tuple[Commit, list[str], list[Evidence]] | None:
+    raw = await _read_one(graph, queries.COMMIT, sha=sha)
+    if raw is None:
+        return None
+    evidence = [to_evidence(e, policy) for e in raw["evidence"]]
+    return Commit.model_validate(raw["commit"]), sorted(raw["changeIds"]), evidence
+
+
+async def deployment(graph: Graph, id: str) -> tuple[Deployment, list[str], list[Incident]] | None:
+    raw = await _read_one(graph, queries.DEPLOYMENT, id=id)
+    if raw is None:
+        return None
+    incidents = [Incident.model_validate(i) for i in raw["incidents"]]
+    return Deployment.model_validate(raw["deployment"]), sorted(raw["changeIds"]), incidents
+
+
+async def incident(graph: Graph, id: str) -> tuple[Incident, list[Suspect], list[Postmortem]] | None:
+    """An incident, the changes explicitly linked to it, and its postmortems."""
+    raw = await _read_one(graph, queries.INCIDENT, id=id)
+    if raw is None:
+        return None
+    suspects = []
+    for link in raw["links"]:
+        confidence = link["confidence"] if link["inferred"] and link["confidence"] is not None else 1.0
+        how = "inferred" if link["inferred"] else "explicitly linked"
+        via = f" through deployment {link['deploymentId']}" if link["deploymentId"] else ""
+        suspects.append(
+            Suspect(
+                change_id=link["changeId"],
+                deployment_id=link["deploymentId"],
+                score=float(confidence),
+                reason=f"{how} to the incident by {link['source'] or 'an unknown source'}{via}",
+            )
+        )
+    suspects.sort(key=lambda s: (-s.score, s.change_id))
+    postmortems = [Postmortem.model_validate(p) for p in raw["postmortems"]]
+    return Incident.model_validate(raw["incident"]), suspects, postmortems
+
+
+async def change_ids(graph: Graph, *, repo: str | None, skip: int, limit: int) -> list[str]:
+    records, _, _ = await graph.driver.execute_query(
+        queries.CHANGE_IDS, parameters_={"repo": repo, "skip": skip, "limit": limit},
+        routing_=RoutingControl.READ, database_=graph.database,
+    )
+    return [r["id"] for r in records]
+
+
+async def counts(graph: Graph) -> dict[str, int]:
+    """Node and edge counts by label and type (for summaries and replay checks)."""
+    result: dict[str, int] = {}
+    for query, field in ((queries.COUNT_BY_LABEL, "label"), (queries.COUNT_BY_TYPE, "type")):
+        records, _, _ = await graph.driver.execute_query(query, routing_=RoutingControl.READ, database_=graph.database)
+        result.update({r[field]: r["n"] for r in records})
+    return result
+
+
+async def delete_all(graph: Graph) -> None:
+    """Empty the database (tests and `tracegraph demo --reset`)."""
+    await graph.driver.execute_query(queries.DELETE_ALL, database_=graph.database)

@@ -1,0 +1,141 @@
+"""The closed vocabulary of the graph: labels, keys, properties and relationship types.
+
+Nothing outside this module decides a label, a relationship type or a property name that ends up
+in Cypher. Input can only choose values, and values always travel as parameters.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Label(StrEnum):
+    AGENT_SESSION = "AgentSession"
+    PERSON = "Person"
+    REPOSITORY = "Repository"
+    SERVICE = "Service"
+    CHANGE = "Change"
+    COMMIT = "Commit"
+    REVIEW = "Review"
+    EVIDENCE = "Evidence"
+    DEPLOYMENT = "Deployment"
+    INCIDENT = "Incident"
+    POSTMORTEM = "Postmortem"
+
+
+class Rel(StrEnum):
+    OPERATED = "OPERATED"
+    PROPOSED = "PROPOSED"
+    AUTHORED = "AUTHORED"
+    IN = "IN"
+    CONTAINS = "CONTAINS"
+    MERGED_AS = "MERGED_AS"
+    SUBMITTED = "SUBMITTED"
+    OF = "OF"
+    AT = "AT"
+    VERIFIES = "VERIFIES"
+    SHIPPED = "SHIPPED"
+    TO = "TO"
+    DEPLOYS_AS = "DEPLOYS_AS"
+    AFFECTS = "AFFECTS"
+    CAUSED_BY = "CAUSED_BY"
+    ANALYZES = "ANALYZES"
+    OWNS = "OWNS"
+
+
+KEYS: dict[Label, str] = {
+    Label.AGENT_SESSION: "id",
+    Label.PERSON: "login",
+    Label.REPOSITORY: "fullName",
+    Label.SERVICE: "name",
+    Label.CHANGE: "id",
+    Label.COMMIT: "sha",
+    Label.REVIEW: "id",
+    Label.EVIDENCE: "id",
+    Label.DEPLOYMENT: "id",
+    Label.INCIDENT: "id",
+    Label.POSTMORTEM: "id",
+}
+
+# Every node records where its latest value of each property came from.
+ORIGIN_PROPERTIES = frozenset({"source", "sourceEventId", "receivedAt"})
+
+PROPERTIES: dict[Label, frozenset[str]] = {
+    Label.AGENT_SESSION: frozenset(
+        {
+            "tool", "toolVersion", "model", "promptSummary", "startedAt", "endedAt", "costUsd",
+            "tokens", "riskArea", "reviewer", "verification", "subject",
+        }
+    ),
+    Label.PERSON: frozenset({"name", "emails", "isBot"}),
+    Label.REPOSITORY: frozenset({"url"}),
+    Label.SERVICE: frozenset({"tier", "owners"}),
+    Label.CHANGE: frozenset(
+        {
+            "repo", "number", "title", "url", "state", "draft", "labels", "baseRef", "headRef",
+            "headSha", "mergeCommitSha", "createdAt", "mergedAt", "closedAt", "additions",
+            "deletions", "changedFiles", "contractIntent", "contractRisk", "contractTestEvidence",
+            "contractRollout", "contractRollback",
+        }
+    ),
+    Label.COMMIT: frozenset(
+        {
+            "repo", "message", "authoredAt", "committedAt", "authorName", "authorEmail",
+            "authorLogin", "trailers", "verified", "parents", "files", "pushHead", "aiTools",
+        }
+    ),
+    Label.REVIEW: frozenset({"state", "submittedAt", "commitSha", "url"}),
+    Label.EVIDENCE: frozenset(
+        {
+            "type", "name", "conclusion", "status", "commitSha", "url", "startedAt",
+            "completedAt", "app", "repo",
+        }
+    ),
+    Label.DEPLOYMENT: frozenset(
+        {
+            "environment", "sha", "ref", "status", "strategy", "startedAt", "finishedAt",
+            "service", "repo", "url", "creator",
+        }
+    ),
+    Label.INCIDENT: frozenset(
+        {"title", "severity", "status", "service", "triggeredAt", "acknowledgedAt", "resolvedAt", "url"}
+    ),
+    Label.POSTMORTEM: frozenset({"title", "rootCause", "actionItems", "digest", "url"}),
+}
+
+EDGE_PROPERTIES: frozenset[str] = ORIGIN_PROPERTIES | {"inferred", "confidence"}
+
+# The edges DESIGN.md allows, as (from label, type, to label).
+EDGES: frozenset[tuple[Label, Rel, Label]] = frozenset(
+    {
+        (Label.PERSON, Rel.OPERATED, Label.AGENT_SESSION),
+        (Label.AGENT_SESSION, Rel.PROPOSED, Label.CHANGE),
+        (Label.AGENT_SESSION, Rel.AUTHORED, Label.COMMIT),
+        (Label.PERSON, Rel.AUTHORED, Label.CHANGE),
+        (Label.PERSON, Rel.AUTHORED, Label.COMMIT),
+        (Label.CHANGE, Rel.IN, Label.REPOSITORY),
+        (Label.CHANGE, Rel.CONTAINS, Label.COMMIT),
+        (Label.CHANGE, Rel.MERGED_AS, Label.COMMIT),
+        (Label.PERSON, Rel.SUBMITTED, Label.REVIEW),
+        (Label.REVIEW, Rel.OF, Label.CHANGE),
+        (Label.REVIEW, Rel.AT, Label.COMMIT),
+        (Label.EVIDENCE, Rel.VERIFIES, Label.COMMIT),
+        (Label.DEPLOYMENT, Rel.SHIPPED, Label.COMMIT),
+        (Label.DEPLOYMENT, Rel.TO, Label.SERVICE),
+        (Label.REPOSITORY, Rel.DEPLOYS_AS, Label.SERVICE),
+        (Label.INCIDENT, Rel.AFFECTS, Label.SERVICE),
+        (Label.INCIDENT, Rel.CAUSED_BY, Label.DEPLOYMENT),
+        (Label.INCIDENT, Rel.CAUSED_BY, Label.CHANGE),
+        (Label.POSTMORTEM, Rel.ANALYZES, Label.INCIDENT),
+        (Label.PERSON, Rel.OWNS, Label.SERVICE),
+    }
+)
+
+# Properties that are looked up by value (besides the keys) get an index.
+INDEXED: dict[Label, tuple[str, ...]] = {
+    Label.COMMIT: ("pushHead",),
+    Label.DEPLOYMENT: ("service", "startedAt"),
+    Label.INCIDENT: ("triggeredAt",),
+    Label.CHANGE: ("repo", "mergedAt"),
+    Label.EVIDENCE: ("commitSha",),
+}

@@ -1,0 +1,1 @@
+"""Turn source payloads into nodes and edges and write them through graph/."""

@@ -1,0 +1,150 @@
+"""Secret redaction for free text (prompt summaries, PR titles and bodies, commit messages).
+
+Every secret is replaced by `[REDACTED:<kind>]` before anything is stored. Detection is regex only
+(no network, no verification), table-driven, and ordered: specific token shapes first, so a GitHub
+token is reported as `github-token` rather than as a generic `secret-assignment`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+MARKER = "[REDACTED:"
+
+
+def _always(_: str) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """One kind of secret: its pattern, the group that holds the secret, and a final check."""
+
+    kind: str
+    pattern: re.Pattern[str]
+    group: str | int = 0
+    accept: Callable[[str], bool] = _always
+
+
+def _entropy(text: str) -> float:
+    """Shannon entropy in bits per character."""
+    n = len(text)
+    return -sum(c / n * math.log2(c / n) for c in Counter(text).values()) if n else 0.0
+
+
+# Placeholders people paste instead of a secret: ${VAR}, {{ var }}, <your-token>, ***, xxxx, ...
+_PLACEHOLDER = re.compile(r"\s*(?:\$\{?[A-Za-z_][A-Za-z0-9_]*\}?|\{\{.*\}\}|<[^>]*>|\*+|[xX]+|\.\.\.+)\s*")
+# Unquoted values that read as prose or code rather than a secret: plain words, identifiers such
+# as get_password or os.environ, CONSTANT_NAMES, and bare numbers (token counts).
+_WORDISH = re.compile(r"[a-z]+(?:[._-][a-z]+)*|[A-Z][a-z]+|[A-Z]+(?:_[A-Z]+)*|\d+")
+
+
+def _high_entropy(value: str) -> bool:
+    return (
+        len(value) >= 8
+        and _entropy(value) >= 3.0
+        and not _WORDISH.fullmatch(value)
+        and not _PLACEHOLDER.fullmatch(value)
+    )
+
+
+def _real_quoted(value: str) -> bool:
+    return bool(value.strip()) and not _PLACEHOLDER.fullmatch(value)
+
+
+# Names whose value is a secret; the name may carry a prefix (DB_PASSWORD, X-Api-Key, client_secret).
+_SECRET_NAME = (
+    r"(?P<name>[\"']?[A-Za-z0-9_.-]*?"
+    r"(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key)"
+    r"(?:[_-]?key)?[\"']?)"
+    r"(?P<sep>\s*(?:=>|:=|=|:)\s*)"
+)
+# Unquoted values stop at whitespace and delimiters, and never end on sentence punctuation.
+_UNQUOTED = r"(?P<value>[^\s'\"`,;<>(){}\[\]]*[^\s'\"`,;<>(){}\[\].:!?])"
+
+_RULES: tuple[_Rule, ...] = (
+    _Rule(
+        "private-key",
+        # A truncated block (no END line) is redacted to the end of the text rather than leaked.
+        re.compile(
+            r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"
+            r".*?(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\Z)",
+            re.S,
+        ),
+    ),
+    _Rule(
+        "url-password",
+        re.compile(
+            r"\b(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^\s:/@]*):(?P<pw>[^\s/?#]+)@(?=[^\s@/])"
+        ),
+        "pw",
+    ),
+    _Rule("aws-access-key", re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b")),
+    _Rule(
+        "aws-secret",
+        re.compile(
+            r"(?i:aws_?secret_?(?:access_?)?key)[\"']?\s*(?:=>|:=|=|:)\s*[\"']?(?P<value>[A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])"
+        ),
+        "value",
+    ),
+    _Rule(
+        "github-token",
+        re.compile(r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,}\b|\bgithub_pat_[A-Za-z0-9_]{22,}"),
+    ),
+    _Rule("gitlab-token", re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}")),
+    _Rule(
+        "slack-webhook",
+        re.compile(
+            r"(?:https?://)?hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_]+/[A-Za-z0-9_/]+"
+        ),
+    ),
+    _Rule("slack-token", re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}")),
+    _Rule("stripe-key", re.compile(r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,}")),
+    _Rule("google-api-key", re.compile(r"\bAIza[0-9A-Za-z_-]{35,}")),
+    _Rule("anthropic-key", re.compile(r"\bsk-ant-[A-Za-z0-9_-]{20,}")),
+    # Requiring a digit keeps kebab-case words that happen to start with "sk-" out.
+    _Rule("openai-key", re.compile(r"\bsk-(?!ant-)(?=[A-Za-z_-]*[0-9])[A-Za-z0-9_-]{20,}")),
+    _Rule("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")),
+    _Rule(
+        "secret-assignment",
+        re.compile(_SECRET_NAME + r"(?P<quote>[\"'])(?P<value>[^\"'\n]+)(?P=quote)", re.I),
+        "value",
+        _real_quoted,
+    ),
+    _Rule("secret-assignment", re.compile(_SECRET_NAME + _UNQUOTED, re.I), "value", _high_entropy),
+)
+
+
+def _replace(rule: _Rule, match: re.Match[str]) -> str:
+    whole = match.group(0)
+    secret = match.group(rule.group)
+    # Already-redacted text stays as it is, so redact() is idempotent.
+    if not secret or MARKER in secret or not rule.accept(secret):
+        return whole
+    start, end = match.start(rule.group) - match.start(), match.end(rule.group) - match.start()
+    return f"{whole[:start]}{MARKER}{rule.kind}]{whole[end:]}"
+
+
+def redact(text: str | None) -> str | None:
+    """Return the text with every detected secret replaced by `[REDACTED:<kind>]`."""
+    if not text:
+        return text
+    for rule in _RULES:
+        text = rule.pattern.sub(partial(_replace, rule), text)
+    return text
+
+
+def count_redactions(value: object) -> int:
+    """Count `[REDACTED:` markers in a string, or recursively in lists, tuples and dict values."""
+    if isinstance(value, str):
+        return value.count(MARKER)
+    if isinstance(value, dict):
+        return sum(count_redactions(v) for v in value.values())
+    if isinstance(value, list | tuple | set | frozenset):
+        return sum(count_redactions(v) for v in value)
+    return 0

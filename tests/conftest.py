@@ -1,0 +1,106 @@
+"""One real Neo4j 5.26 per test session; every graph test starts from an empty database.
+
+Where it comes from, in DESIGN.md's order: NEO4J_URI; a Docker engine (testcontainers); else the
+project boots Neo4j's own jars (graph.local_neo4j) on a free port with its data in a temp folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from graph import local_neo4j, repository
+from graph import schema as graph_schema
+from graph.driver import Graph, open_graph
+from graph.settings import Settings
+from ingest.reader import to_event
+from ingest.runner import Summary, ingest_events
+
+T = TypeVar("T")
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker  # type: ignore[import-untyped]
+
+        docker.from_env(timeout=3).ping()
+        return True
+    except Exception:  # noqa: BLE001 - any failure means "no engine"
+        return False
+
+
+@pytest.fixture(scope="session")
+def neo4j_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Settings that point at the session's Neo4j."""
+    home = tmp_path_factory.mktemp("tracegraph-home")
+    if os.environ.get("NEO4J_URI"):
+        yield Settings(TRACEGRAPH_HOME=home)  # type: ignore[call-arg]
+        return
+    if _docker_answers():
+        from testcontainers.neo4j import Neo4jContainer  # type: ignore[import-untyped]
+
+        with Neo4jContainer("neo4j:5.26", password="tracegraph-test") as container:
+            yield Settings(  # type: ignore[call-arg]
+                NEO4J_URI=container.get_connection_url(), NEO4J_PASSWORD="tracegraph-test", TRACEGRAPH_HOME=home
+            )
+        return
+    local = Settings(  # type: ignore[call-arg]
+        TRACEGRAPH_HOME=home, TRACEGRAPH_BOLT_PORT=_free_port(), TRACEGRAPH_NEO4J_HEAP="768m",
+        TRACEGRAPH_NEO4J_PAGECACHE_MB=128,
+    )
+    server = local_neo4j.start(local)
+    try:
+        yield Settings(  # type: ignore[call-arg]
+            NEO4J_URI=server.uri, NEO4J_PASSWORD=server.password, TRACEGRAPH_HOME=home
+        )
+    finally:
+        local_neo4j.stop(local)
+
+
+def run_graph(settings: Settings, work: Callable[[Graph], Coroutine[Any, Any, T]]) -> T:
+    """Run async graph work in a fresh event loop with its own driver (drivers are loop-bound)."""
+
+    async def main() -> T:
+        graph = await open_graph(settings)
+        try:
+            return await work(graph)
+        finally:
+            await graph.close()
+
+    return asyncio.run(main())
+
+
+@pytest.fixture
+def settings(neo4j_settings: Settings, tmp_path: Path) -> Settings:
+    """The session's Neo4j, emptied, with schema; quarantine in this test's temp folder."""
+
+    async def reset(graph: Graph) -> None:
+        await repository.delete_all(graph)
+        await graph_schema.ensure_schema(graph)
+
+    run_graph(neo4j_settings, reset)
+    return neo4j_settings.model_copy(update={"home": tmp_path / "home"})
+
+
+def load(settings: Settings, envelopes: list[dict[str, Any]]) -> Summary:
+    """Ingest envelopes the way `tracegraph ingest` reads them."""
+    events = [
+        to_event(e, json.dumps(e), f"test:{i}", source=None, type=None) for i, e in enumerate(envelopes)
+    ]
+    return run_graph(
+        settings, lambda g: ingest_events(g, events, quarantine_dir=settings.quarantine_dir)  # type: ignore[arg-type]
+    )

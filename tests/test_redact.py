@@ -1,0 +1,145 @@
+"""Secret redaction: one real-looking secret per kind, and text that must stay untouched.
+
+Fake secrets are built by concatenation so this file does not trip secret scanners.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ingest.redact import count_redactions, redact
+
+B64_40 = "wJalrXUtnFEMI/K7MDENG/" + "bPxRfiCYEXAMPLEKEY"
+JWT = (
+    "eyJ" + "hbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
+    "." + "eyJ" + "zdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4ifQ"
+    "." + "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
+)
+PEM = (
+    "-----BEGIN " + "RSA PRIVATE KEY-----\n"
+    "MIIEowIBAAKCAQEA7bq" + "0000\n"
+    "kq9Zc3Jy" + "ZXQtbWF0ZXJpYWw=\n"
+    "-----END " + "RSA PRIVATE KEY-----"
+)
+
+# (kind, secret, sentence template with {s} where the secret goes)
+SECRETS = [
+    ("aws-access-key", "AKIA" + "IOSFODNN7EXAMPLE", "deploy with key {s} in us-east-1"),
+    ("aws-access-key", "ASIA" + "Y34FZKBOKMUTVV7A", "temporary creds {s}."),
+    ("aws-secret", B64_40, "set aws_secret_access_key = {s} in ~/.aws/credentials"),
+    ("aws-secret", B64_40, "export AWS_SECRET_ACCESS_KEY={s}"),
+    ("github-token", "ghp_" + "a1B2" * 9, "the agent used {s} to push"),
+    ("github-token", "ghs_" + "Z9y8" * 9, "installation token {s}"),
+    ("github-token", "github_pat_" + "11ABCDEFG0" + "_" + "aB3d" * 14, "fine-grained {s} here"),
+    ("gitlab-token", "glpat-" + "xY7_k2Lm9QwErT5uIo3P", "clone with {s} please"),
+    ("slack-token", "xoxb-" + "1234567890-0987654321-" + "AbCdEfGhIjKlMnOp", "bot token {s} posted"),
+    (
+        "slack-webhook",
+        "https://hooks.slack.com/services/" + "T00000000/B00000000/" + "XXXXXXXXabcd1234XXXXXXXX",
+        "alerts go to {s} now",
+    ),
+    ("stripe-key", "sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc", "charge with {s}"),
+    ("stripe-key", "rk_live_" + "51HbT2kLm0Pq9RsTuVwXyZ", "restricted key {s}"),
+    ("stripe-key", "sk_test_" + "4eC39HqLyjWDarjtT1zdp7dc", "test mode {s}"),
+    ("google-api-key", "AIza" + "SyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q", "maps key {s} in config"),
+    ("openai-key", "sk-" + "Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4zAb3dEf6hIj9kLm2n", "OPENAI key {s} pasted"),
+    ("openai-key", "sk-proj-" + "Ab3dEf6hIj9kLm2nOp5q_Rs8tUv1wXy4z-Ab3d", "project key {s} pasted"),
+    ("anthropic-key", "sk-ant-" + "api03-" + "Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z-AA", "claude key {s} pasted"),
+    ("private-key", PEM, "here is the key:\n{s}\nthanks"),
+    ("jwt", JWT, "Authorization header had {s} in it"),
+    ("url-password", "hunter2" + "Secret", "connect to postgres://admin:{s}@db.internal:5432/app"),
+    ("url-password", "p4" + "ss", "redis://:{s}@cache:6379/0"),
+    ("secret-assignment", "Xk9m" + "P2vLq7Rt", "set DB_PASSWORD={s} in the env"),
+    ("secret-assignment", "hunter" + "2", 'config has password: "{s}" for now'),
+    ("secret-assignment", "c0ffee" + "Bead42Zz", "client_secret: {s}, then retry"),
+    ("secret-assignment", "Zq8" + "vW3nR6tY1u", '{{"api_key": "{s}"}}'),
+    ("secret-assignment", "aB9" + "cD8eF7gH", "X-Api-Key: {s}"),
+    ("secret-assignment", "Tk4" + "n-9Qz/7Ws", "token={s}."),
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "secret", "template"), SECRETS, ids=[f"{k}-{i}" for i, (k, _, _) in enumerate(SECRETS)]
+)
+def test_redacts_each_kind(kind: str, secret: str, template: str) -> None:
+    text = template.format(s=secret)
+    result = redact(text)
+    assert result is not None
+    assert secret not in result
+    assert f"[REDACTED:{kind}]" in result
+    assert count_redactions(result) == 1
+    # Text around the secret survives.
+    for word in template.replace("{s}", " ").split()[:2]:
+        assert word.strip("{}") in result
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "connect to postgres://admin:" + "hunter2Secret" + "@db.internal/app",
+            "connect to postgres://admin:[REDACTED:url-password]@db.internal/app",
+        ),
+        ("set password=" + "Xk9mP2vLq7Rt" + ".", "set password=[REDACTED:secret-assignment]."),
+        ("key AKIA" + "IOSFODNN7EXAMPLE, done", "key [REDACTED:aws-access-key], done"),
+        ("before\n" + PEM + "\nafter", "before\n[REDACTED:private-key]\nafter"),
+        # A key block cut off mid-way is still redacted, to the end of the text.
+        (
+            "key: -----BEGIN " + "OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAA",
+            "key: [REDACTED:private-key]",
+        ),
+    ],
+)
+def test_keeps_context_and_redacts_only_the_secret(text: str, expected: str) -> None:
+    assert redact(text) == expected
+
+
+NEGATIVES = [
+    "Fix the password reset flow so expired tokens are rejected",
+    "The password: must be at least 12 characters",
+    "secret: something we should discuss",
+    "tokens: 12345678 used in this session",
+    "password = get_password()",
+    "token = os.environ",
+    "password: ${DB_PASSWORD}",
+    'api_key: "<your-api-key>"',
+    "commit 3f786850e387550fdab836ed7e6dc881de23001b fixed the bug",
+    "sha: 3f786850e387550fdab836ed7e6dc881de23001b",
+    "session 123e4567-e89b-12d3-a456-426614174000 started",
+    "see https://github.com/o/r/pull/42 and http://example.com:8080/path?q=1",
+    "ssh://git@github.com/o/r.git and git@github.com:o/r.git",
+    "uses sk-learn-style pipelines and task-runner-configuration-values",
+    "rotate the AWS key and the GitHub token monthly",
+    "Authored-by: Jane <jane@example.com>",
+    "",
+]
+
+
+@pytest.mark.parametrize("text", NEGATIVES)
+def test_leaves_ordinary_text_alone(text: str) -> None:
+    assert redact(text) == text
+
+
+def test_none_stays_none() -> None:
+    assert redact(None) is None
+
+
+@pytest.mark.parametrize(("kind", "secret", "template"), SECRETS[:6])
+def test_is_idempotent(kind: str, secret: str, template: str) -> None:
+    once = redact(template.format(s=secret))
+    assert redact(once) == once
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, 0),
+        (42, 0),
+        ("no secrets", 0),
+        ("[REDACTED:jwt] and [REDACTED:github-token]", 2),
+        (["[REDACTED:jwt]", {"a": "[REDACTED:aws-secret]", "b": ["x", "[REDACTED:jwt]"]}], 3),
+        (("[REDACTED:jwt]",), 1),
+    ],
+)
+def test_count_redactions(value: object, expected: int) -> None:
+    assert count_redactions(value) == expected

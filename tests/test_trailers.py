@@ -1,0 +1,133 @@
+"""Commit trailers and the AI agent sessions they point at."""
+
+from __future__ import annotations
+
+import pytest
+
+from ingest.trailers import AiLink, ai_links, ai_tool, parse_trailers
+
+SHA = "3f786850e387550fdab836ed7e6dc881de23001b"
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        (None, []),
+        ("", []),
+        # The subject alone is never a trailer block, even if it looks like one.
+        ("fix: handle empty body", []),
+        ("Fix bug\n\nSigned-off-by: Jane <jane@example.com>", [("Signed-off-by", "Jane <jane@example.com>")]),
+        (
+            "Fix bug\n\nLonger body.\n\n"
+            "Reviewed-by: Ann <a@x.io>\nCo-Authored-By: Claude <noreply@anthropic.com>\n",
+            [("Reviewed-by", "Ann <a@x.io>"), ("Co-Authored-By", "Claude <noreply@anthropic.com>")],
+        ),
+        # Trailers must be in the LAST paragraph.
+        ("Fix bug\n\nSigned-off-by: Jane <j@x.io>\n\nA closing remark.", []),
+        # One prose line spoils the block.
+        ("Fix bug\n\nSigned-off-by: Jane <j@x.io>\nthanks all", []),
+        # Continuation lines fold into the previous trailer.
+        (
+            "Fix bug\n\nNote: first part\n  second part\nBug: 7",
+            [("Note", "first part second part"), ("Bug", "7")],
+        ),
+        ("Fix bug\n\n  leading continuation\nBug: 7", []),
+        # A bare URL is not a trailer called "https".
+        ("Fix bug\n\nhttps://example.com/issue/1", []),
+        ("Fix bug\r\n\r\nRefs: #12\r\n", [("Refs", "#12")]),
+        ("Fix bug\n\nKey : spaced value", [("Key", "spaced value")]),
+        ("Fix bug\n\nnot a trailer line", []),
+    ],
+)
+def test_parse_trailers(message: str | None, expected: list[tuple[str, str]]) -> None:
+    assert parse_trailers(message) == expected
+
+
+@pytest.mark.parametrize(
+    ("co_author", "tool"),
+    [
+        ("Claude <noreply@anthropic.com>", "claude-code"),
+        ("Claude Opus 4.1 <noreply@anthropic.com>", "claude-code"),
+        ("Claude Sonnet 4 <someone@example.com>", "claude-code"),
+        ("claude[bot] <209825114+claude[bot]@users.noreply.github.com>", "claude-code"),
+        ("Copilot <198982749+Copilot@users.noreply.github.com>", "copilot"),
+        ("GitHub Copilot <copilot@github.com>", "copilot"),
+        ("Cursor Agent <cursoragent@cursor.com>", "cursor"),
+        ("devin-ai-integration[bot] <158243242+devin-ai-integration[bot]@users.noreply.github.com>", "devin"),
+        ("aider (openai/gpt-4o) <noreply@aider.chat>", "aider"),
+        ("aider <aider@example.com>", "aider"),
+        ("Codex <codex@openai.com>", "codex"),
+        ("Codex <noreply@example.com>", "codex"),
+        ("gemini-code-assist[bot] <176961590+gemini-code-assist[bot]@users.noreply.github.com>", "gemini"),
+        ("Gemini <gemini@example.com>", "gemini"),
+        ("Amazon Q Developer <amazon-q-developer@amazon.com>", "amazon-q"),
+        ("amazon-q-developer[bot] <208079219+amazon-q-developer[bot]@users.noreply.github.com>", "amazon-q"),
+        # People, including ones whose names start like a tool's.
+        ("Jane Doe <jane@example.com>", None),
+        ("Claude Dupont <claude.dupont@example.com>", None),
+        ("Devin Smith <devin@example.com>", None),
+        ("Ann <ann@anthropic.com>", None),
+        ("dependabot[bot] <49699333+dependabot[bot]@users.noreply.github.com>", None),
+    ],
+)
+def test_ai_tool(co_author: str, tool: str | None) -> None:
+    assert ai_tool(co_author) == tool
+
+
+def msg(*trailers: str) -> str:
+    return "Add retry to payment client\n\nBody explaining why.\n\n" + "\n".join(trailers)
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        (None, []),
+        ("Just a subject", []),
+        (msg("Signed-off-by: Jane <jane@example.com>"), []),
+        (msg("Co-authored-by: Jane Doe <jane@example.com>"), []),
+        (msg("AI-Session: sess-123"), [AiLink("sess-123", None, None)]),
+        (msg("ai-session: sess-123"), [AiLink("sess-123", None, None)]),
+        (msg("Agent-Session: sess-9"), [AiLink("sess-9", None, None)]),
+        (
+            msg(
+                "AI-Session: sess-123",
+                "AI-Model: claude-sonnet-4",
+                "Co-Authored-By: Claude <noreply@anthropic.com>",
+            ),
+            [AiLink("sess-123", "claude-code", "claude-sonnet-4")],
+        ),
+        (
+            msg("Co-authored-by: Claude <noreply@anthropic.com>"),
+            [AiLink(f"commit:{SHA}:claude-code", "claude-code", None)],
+        ),
+        (
+            msg(
+                "Co-authored-by: Copilot <198982749+Copilot@users.noreply.github.com>",
+                "Co-authored-by: Jane Doe <jane@example.com>",
+                "Co-authored-by: Cursor Agent <cursoragent@cursor.com>",
+                "Co-authored-by: Copilot <copilot@github.com>",
+                "Model: gpt-4.1",
+            ),
+            [
+                AiLink(f"commit:{SHA}:copilot", "copilot", "gpt-4.1"),
+                AiLink(f"commit:{SHA}:cursor", "cursor", "gpt-4.1"),
+            ],
+        ),
+        (msg("AI-Tool: Aider"), [AiLink(f"commit:{SHA}:aider", "aider", None)]),
+        (msg("AI-Tool: Claude Code"), [AiLink(f"commit:{SHA}:claude-code", "claude-code", None)]),
+        (msg("AI-Tool: Some New Agent"), [AiLink(f"commit:{SHA}:some-new-agent", "some-new-agent", None)]),
+        # A model alone is not evidence that an agent wrote the commit.
+        (msg("AI-Model: gpt-4o"), []),
+        (
+            msg("AI-Session: a", "AI-Session: b", "AI-Session: a"),
+            [AiLink("a", None, None), AiLink("b", None, None)],
+        ),
+        # An AI co-author outside the trailer block does not count (git would not see it either).
+        (
+            "Fix\n\nCo-authored-by: Claude <noreply@anthropic.com>\n\nMore prose after it.",
+            [],
+        ),
+    ],
+)
+def test_ai_links(message: str | None, expected: list[AiLink]) -> None:
+    assert ai_links(SHA, message) == expected
