@@ -27,7 +27,6 @@ from ingest.reader import list_files, to_event
 from ingest.runner import Rejection, Summary, ingest_events, ingest_paths
 
 T = TypeVar("T")
-err = Console(stderr=True)
 USER_ERRORS = (GraphUnavailable, local_neo4j.LocalNeo4jError, PolicyError)
 
 
@@ -134,11 +133,11 @@ def ingest(paths: tuple[Path, ...], source: str | None, type_: str | None) -> No
     files = list_files(list(paths))
 
     def rejected(r: Rejection) -> None:
-        err.print(f"[red]rejected[/red] {r.location}: {r.reason}", markup=True, highlight=False, soft_wrap=True)
+        click.echo(f"rejected {r.location}: {r.reason}", err=True)
 
     async def work(graph: Graph) -> Summary:
         with Progress(TextColumn("ingesting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=err, transient=True) as progress:
+                      console=Console(stderr=True), transient=True) as progress:
             task = progress.add_task("files", total=len(files))
             return await ingest_paths(
                 graph, list(paths), source=source, type=type_, quarantine_dir=settings.quarantine_dir,

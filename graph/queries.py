@@ -26,18 +26,22 @@ def property_index(label: Label, prop: str) -> str:
 
 @cache
 def merge_nodes(label: Label) -> str:
-    """MERGE nodes of one label; each property keeps the value with the highest version."""
+    """MERGE nodes of one label; each property keeps the value with the highest version.
+
+    Rows must name each node once per statement (the writer folds duplicates): Cypher may read
+    every row's current versions before it applies any row's SET.
+    """
     key = KEYS[label]
     props = sorted(PROPERTIES[label] | ORIGIN_PROPERTIES)
     sets = ",\n    ".join(
         f"n.`{p}` = CASE WHEN '{p}' IN win THEN row.p.`{p}` ELSE n.`{p}` END, "
-        f"n.`_v_{p}` = CASE WHEN '{p}' IN win THEN row.v ELSE n.`_v_{p}` END"
+        f"n.`_v_{p}` = CASE WHEN '{p}' IN win THEN row.v.`{p}` ELSE n.`_v_{p}` END"
         for p in props
     )
     return (
         "UNWIND $rows AS row\n"
         f"MERGE (n:`{label}` {{`{key}`: row.key}})\n"
-        "WITH n, row, [k IN keys(row.p) WHERE row.v >= coalesce(n['_v_' + k], '')] AS win\n"
+        "WITH n, row, [k IN keys(row.p) WHERE row.v[k] >= coalesce(n['_v_' + k], '')] AS win\n"
         f"SET {sets}"
     )
 

@@ -28,16 +28,38 @@ class WriteStats:
         self.properties_set += other.properties_set
 
 
+def _fold_nodes(batch: Batch) -> dict[Label, list[dict[str, Any]]]:
+    """One row per node: for each property, the value with the highest version among the rows."""
+    folded: dict[tuple[Label, str], dict[str, Any]] = {}
+    for n in batch.nodes:
+        row = folded.setdefault((n.label, n.key), {"key": n.key, "p": {}, "v": {}})
+        for prop, value in n.props.items():
+            if n.version >= row["v"].get(prop, ""):
+                row["p"][prop] = value
+                row["v"][prop] = n.version
+    grouped: dict[Label, list[dict[str, Any]]] = defaultdict(list)
+    for (label, _), row in folded.items():
+        grouped[label].append(row)
+    return grouped
+
+
+def _fold_edges(batch: Batch) -> dict[tuple[Label, Rel, Label], list[dict[str, Any]]]:
+    """One row per edge: the properties of its highest version."""
+    folded: dict[tuple[Label, Rel, Label, str, str], dict[str, Any]] = {}
+    for e in batch.edges:
+        ident = (e.src_label, e.rel, e.dst_label, e.src_key, e.dst_key)
+        current = folded.get(ident)
+        if current is None or e.version >= current["v"]:
+            folded[ident] = {"s": e.src_key, "d": e.dst_key, "v": e.version, "p": e.props}
+    grouped: dict[tuple[Label, Rel, Label], list[dict[str, Any]]] = defaultdict(list)
+    for (src, rel, dst, _, _), row in folded.items():
+        grouped[(src, rel, dst)].append(row)
+    return grouped
+
+
 def _plan(batch: Batch) -> list[tuple[str, list[dict[str, Any]]]]:
     """(statement, rows) pairs: nodes first, then edges, each group in chunks of CHUNK rows."""
-    nodes: dict[Label, list[dict[str, Any]]] = defaultdict(list)
-    for n in batch.nodes:
-        nodes[n.label].append({"key": n.key, "v": n.version, "p": n.props})
-    edges: dict[tuple[Label, Rel, Label], list[dict[str, Any]]] = defaultdict(list)
-    for e in batch.edges:
-        edges[(e.src_label, e.rel, e.dst_label)].append(
-            {"s": e.src_key, "d": e.dst_key, "v": e.version, "p": e.props}
-        )
+    nodes, edges = _fold_nodes(batch), _fold_edges(batch)
     plan: list[tuple[str, list[dict[str, Any]]]] = []
     for label in sorted(nodes):
         rows = nodes[label]
