@@ -7,6 +7,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from neo4j.exceptions import DriverError, Neo4jError
 from strawberry.fastapi import GraphQLRouter
 
 from api.schema import Context, schema
@@ -16,7 +18,9 @@ from graph.policy import Policy, load_policy
 from graph.settings import Settings, get_settings
 
 
-def create_app(settings: Settings | None = None, *, graph: Graph | None = None, policy: Policy | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, graph: Graph | None = None, policy: Policy | None = None
+) -> FastAPI:
     """Build the app; the driver is opened in lifespan (or handed in by tests) and closed on exit."""
 
     @asynccontextmanager
@@ -39,8 +43,14 @@ def create_app(settings: Settings | None = None, *, graph: Graph | None = None, 
     app.include_router(GraphQLRouter(schema, context_getter=context), prefix="/graphql")
 
     @app.get("/healthz")
-    async def healthz(request: Request) -> dict[str, str]:
-        await request.app.state.graph.driver.verify_connectivity()
-        return {"status": "ok", "neo4j": request.app.state.graph.uri}
+    async def healthz(request: Request) -> JSONResponse:
+        try:
+            await request.app.state.graph.driver.verify_connectivity()
+        except (Neo4jError, DriverError, OSError) as exc:
+            return JSONResponse(
+                {"status": "unavailable", "neo4j": request.app.state.graph.uri, "detail": exc.__class__.__name__},
+                status_code=503,
+            )
+        return JSONResponse({"status": "ok", "neo4j": request.app.state.graph.uri})
 
     return app

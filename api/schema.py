@@ -1,6 +1,5 @@
 """The GraphQL contract of DESIGN.md, derived from graph.models (names are public API)."""
 
-
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -142,7 +141,9 @@ class Incident:
             change = await ctx(info).changes.load(suspect.change_id)
             if change is None:
                 continue
-            deployment = await repository.deployment(ctx(info).graph, suspect.deployment_id) if suspect.deployment_id else None
+            deployment = (
+                await repository.deployment(ctx(info).graph, suspect.deployment_id) if suspect.deployment_id else None
+            )
             result.append(
                 Suspect(
                     change=Change.from_pydantic(change),
@@ -252,7 +253,9 @@ class Query:
         return AgentSession.from_pydantic(found[0]) if found else None
 
     @strawberry.field(description="Changes, optionally of one repository, in id order.")
-    async def changes(self, info: Info, repo: str | None = None, first: int = 50, offset: int = 0) -> list[Annotated["Change", strawberry.lazy("api.schema")]]:
+    async def changes(
+        self, info: Info, repo: str | None = None, first: int = 50, offset: int = 0
+    ) -> list[Annotated["Change", strawberry.lazy("api.schema")]]:
         if not 0 < first <= 500 or offset < 0:
             raise ValueError("first must be between 1 and 500 and offset must not be negative")
         ids = await repository.change_ids(ctx(info).graph, repo=repo, skip=offset, limit=first)

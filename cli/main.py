@@ -79,8 +79,10 @@ def db_start() -> None:
         click.echo(f"NEO4J_URI is set: using {settings.neo4j_uri}; nothing was booted.")
         return
     server = local_neo4j.start(settings, log=lambda line: click.echo(line, err=True))
-    click.echo(f"Neo4j {local_neo4j.NEO4J_VERSION} is running at {server.uri} (pid {server.pid}, "
-               f"data in {(settings.home / 'neo4j' / 'data').resolve()})")
+    click.echo(
+        f"Neo4j {local_neo4j.NEO4J_VERSION} is running at {server.uri} (pid {server.pid}, "
+        f"data in {(settings.home / 'neo4j' / 'data').resolve()})"
+    )
 
 
 @db.command("status")
@@ -136,12 +138,24 @@ def ingest(paths: tuple[Path, ...], source: str | None, type_: str | None) -> No
         click.echo(f"rejected {r.location}: {r.reason}", err=True)
 
     async def work(graph: Graph) -> Summary:
-        with Progress(TextColumn("ingesting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=Console(stderr=True), transient=True) as progress:
+        with Progress(
+            TextColumn("ingesting"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        ) as progress:
             task = progress.add_task("files", total=len(files))
             return await ingest_paths(
-                graph, list(paths), source=source, type=type_, quarantine_dir=settings.quarantine_dir,
-                on_reject=rejected, on_file=lambda _: progress.advance(task), files=files,
+                graph,
+                list(paths),
+                source=source,
+                type=type_,
+                quarantine_dir=settings.quarantine_dir,
+                on_reject=rejected,
+                on_file=lambda _: progress.advance(task),
+                files=files,
             )
 
     summary = asyncio.run(_with_graph(settings, work))
@@ -193,6 +207,33 @@ def serve(host: str, port: int) -> None:
     asyncio.run(_with_graph(settings, lambda g: asyncio.sleep(0)))  # fail fast, with a clear message
     click.echo(f"tracegraph API listening on http://{host}:{port} (GraphQL at http://{host}:{port}/graphql)")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@main.command()
+@click.option("--inbox", type=click.Path(file_okay=False, path_type=Path), help="Spool folder [TRACEGRAPH_HOME/inbox].")
+@click.option("--interval", default=1.0, show_default=True, help="Seconds between scans of the inbox.")
+@click.option("--once", is_flag=True, help="Drain what is there and exit.")
+@user_errors
+def worker(inbox: Path | None, interval: float, once: bool) -> None:
+    """Ingest event files dropped into INBOX/incoming (moved to INBOX/done once written)."""
+    from ingest import worker as spool
+
+    settings = get_settings()
+    folder = inbox or settings.home / "inbox"
+    click.echo(f"tracegraph worker draining {spool.incoming(folder).resolve()}", err=True)
+    asyncio.run(
+        _with_graph(
+            settings,
+            lambda g: spool.run(
+                g,
+                folder,
+                quarantine_dir=settings.quarantine_dir,
+                interval=interval,
+                once=once,
+                log=lambda line: click.echo(line, err=True),
+            ),
+        )
+    )
 
 
 @main.command()

@@ -19,7 +19,11 @@ def change_text(change: Change) -> str:
         f"  {change.url or ''}".rstrip(),
         f"  state {change.state or 'unknown'} · risk area {change.risk_area} · author "
         f"{change.author.login if change.author else 'unknown'} · head {short(change.head_sha)}"
-        + (f" · merged as {short(change.merge_commit_sha)} at {_when(change.merged_at)}" if change.merge_commit_sha else ""),
+        + (
+            f" · merged as {short(change.merge_commit_sha)} at {_when(change.merged_at)}"
+            if change.merge_commit_sha
+            else ""
+        ),
         "",
         f"VERDICT: {change.verdict.status.value}",
     ]
@@ -49,8 +53,11 @@ def change_text(change: Change) -> str:
     ] or ["  none"]
     lines += ["", "Deployments:"]
     lines += [
-        f"  {d.id}  {d.environment}  {d.service or ''}  {d.status or 'unknown'}  {_when(d.at)}" for d in change.deployments
+        f"  {d.id}  {d.environment}  {d.service or ''}  {d.status or 'unknown'}  {_when(d.at)}"
+        for d in change.deployments
     ] or ["  none"]
     lines += ["", "Incidents:"]
-    lines += [f"  {i.id}  {i.severity or ''}  {i.title or ''}  {i.status or ''}" for i in change.incidents] or ["  none"]
+    lines += [f"  {i.id}  {i.severity or ''}  {i.title or ''}  {i.status or ''}" for i in change.incidents] or [
+        "  none"
+    ]
     return "\n".join(lines)

@@ -61,7 +61,9 @@ async def open_graph(settings: Settings) -> Graph:
         await driver.verify_connectivity()
     except AuthError as exc:
         await driver.close()
-        raise GraphUnavailable(f"Neo4j at {target.uri} refused the credentials; check NEO4J_USER/NEO4J_PASSWORD") from exc
+        raise GraphUnavailable(
+            f"Neo4j at {target.uri} refused the credentials; check NEO4J_USER/NEO4J_PASSWORD"
+        ) from exc
     except (ServiceUnavailable, OSError) as exc:
         await driver.close()
         raise GraphUnavailable(

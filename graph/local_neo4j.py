@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,7 +51,7 @@ def _need(tool: str, hint: str) -> str:
     return path
 
 
-def ensure_runtime(settings: Settings, *, log: callable = print) -> Path:  # type: ignore[valid-type]
+def ensure_runtime(settings: Settings, *, log: Callable[[str], None] = print) -> Path:
     """Download the Neo4j jars (once) and compile the launcher (once); return the runtime folder."""
     runtime = _runtime_dir(settings)
     if (runtime / "READY").exists():
@@ -63,16 +64,33 @@ def ensure_runtime(settings: Settings, *, log: callable = print) -> Path:  # typ
     log(f"Downloading Neo4j {NEO4J_VERSION} Community jars from Maven Central into {runtime} (once)...")
     started = time.monotonic()
     done = subprocess.run(
-        [mvn, "-q", "-B", "-f", str(RUNTIME / "pom.xml"), f"-Dneo4j.version={NEO4J_VERSION}",
-         "dependency:copy-dependencies", f"-DoutputDirectory={staging / 'lib'}"],
-        capture_output=True, text=True,
+        [
+            mvn,
+            "-q",
+            "-B",
+            "-f",
+            str(RUNTIME / "pom.xml"),
+            f"-Dneo4j.version={NEO4J_VERSION}",
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={staging / 'lib'}",
+        ],
+        capture_output=True,
+        text=True,
     )
     if done.returncode != 0:
         tail = (done.stdout + done.stderr).strip().splitlines()[-15:]
         raise LocalNeo4jError("Maven could not fetch the Neo4j jars:\n" + "\n".join(tail))
     done = subprocess.run(
-        [javac, "-cp", str(staging / "lib" / "*"), "-d", str(staging / "classes"), str(RUNTIME / "Launcher.java")],
-        capture_output=True, text=True,
+        [
+            javac,
+            "-cp",
+            str(staging / "lib" / "*"),
+            "-d",
+            str(staging / "classes"),
+            str(RUNTIME / "Launcher.java"),
+        ],
+        capture_output=True,
+        text=True,
     )
     if done.returncode != 0:
         raise LocalNeo4jError("Could not compile the Neo4j launcher:\n" + done.stderr[-2000:])
@@ -143,7 +161,7 @@ def status(settings: Settings) -> LocalServer | None:
     return LocalServer(f"bolt://127.0.0.1:{port}", "neo4j", _password(settings), pid)
 
 
-def start(settings: Settings, *, timeout: float = 180.0, log: callable = print) -> LocalServer:  # type: ignore[valid-type]
+def start(settings: Settings, *, timeout: float = 180.0, log: Callable[[str], None] = print) -> LocalServer:
     """Start the local Neo4j unless it already runs; return once Bolt answers."""
     running = status(settings)
     if running is not None:
@@ -167,10 +185,22 @@ def start(settings: Settings, *, timeout: float = 180.0, log: callable = print) 
     log_path = state / "neo4j.log"
     with open(log_path, "ab") as out:
         process = subprocess.Popen(
-            [java, f"-Xmx{settings.neo4j_heap}", "-XX:+UseG1GC", "-XX:+ExitOnOutOfMemoryError",
-             "-cp", f"{runtime / 'classes'}{os.pathsep}{runtime / 'lib' / '*'}",
-             "Launcher", str((state / "data").resolve()), str(port), str(settings.neo4j_pagecache_mb)],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            [
+                java,
+                f"-Xmx{settings.neo4j_heap}",
+                "-XX:+UseG1GC",
+                "-XX:+ExitOnOutOfMemoryError",
+                "-cp",
+                f"{runtime / 'classes'}{os.pathsep}{runtime / 'lib' / '*'}",
+                "Launcher",
+                str((state / "data").resolve()),
+                str(port),
+                str(settings.neo4j_pagecache_mb),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
             start_new_session=True,  # outlives the CLI that started it
         )
     (state / "neo4j.pid").write_text(str(process.pid))
@@ -179,8 +209,9 @@ def start(settings: Settings, *, timeout: float = 180.0, log: callable = print) 
     while time.monotonic() < deadline:
         if process.poll() is not None:
             tail = log_path.read_text(errors="replace").splitlines()[-20:]
-            raise LocalNeo4jError(f"Neo4j exited with status {process.returncode}; last lines of {log_path}:\n"
-                                  + "\n".join(tail))
+            raise LocalNeo4jError(
+                f"Neo4j exited with status {process.returncode}; last lines of {log_path}:\n" + "\n".join(tail)
+            )
         if _bolt_answers(port) and READY_LINE in log_path.read_text(errors="replace"):
             return LocalServer(f"bolt://127.0.0.1:{port}", "neo4j", _password(settings), process.pid)
         time.sleep(0.3)

@@ -15,8 +15,7 @@ AWAIT_INDEXES = "CALL db.awaitIndexes(300)"
 
 def unique_constraint(label: Label, key: str) -> str:
     return (
-        f"CREATE CONSTRAINT {label.lower()}_{key.lower()} IF NOT EXISTS "
-        f"FOR (n:`{label}`) REQUIRE n.`{key}` IS UNIQUE"
+        f"CREATE CONSTRAINT {label.lower()}_{key.lower()} IF NOT EXISTS FOR (n:`{label}`) REQUIRE n.`{key}` IS UNIQUE"
     )
 
 

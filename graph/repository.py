@@ -96,8 +96,10 @@ async def incident(graph: Graph, id: str) -> tuple[Incident, list[Suspect], list
 
 async def change_ids(graph: Graph, *, repo: str | None, skip: int, limit: int) -> list[str]:
     records, _, _ = await graph.driver.execute_query(
-        queries.CHANGE_IDS, parameters_={"repo": repo, "skip": skip, "limit": limit},
-        routing_=RoutingControl.READ, database_=graph.database,
+        queries.CHANGE_IDS,
+        parameters_={"repo": repo, "skip": skip, "limit": limit},
+        routing_=RoutingControl.READ,
+        database_=graph.database,
     )
     return [r["id"] for r in records]
 

@@ -128,7 +128,9 @@ def evidence_gaps(kinds: list[str], *, shipped: list[str], evidence: list[Eviden
     return gaps
 
 
-def approval_gaps(area_name: str, area: Area, *, head: str | None, counted: set[str], flagged: list[Approval]) -> list[str]:
+def approval_gaps(
+    area_name: str, area: Area, *, head: str | None, counted: set[str], flagged: list[Approval]
+) -> list[str]:
     """One gap for too few counted approvals, one for a missing code-owner approval."""
     gaps = []
     if len(counted) < area.required_approvals:
@@ -166,7 +168,11 @@ def build_change(raw: dict[str, Any], policy: Policy) -> Change:
     operators = {s.operator.login.lower() for s in sessions if s.operator}
     committers = {k.author.login.lower() for k in commits if k.author}
     flagged, counted = approvals(
-        reviews, head=head, authors={p.login.lower() for p in authors}, operators=operators, committers=committers
+        reviews,
+        head=head,
+        authors={p.login.lower() for p in authors},
+        operators=operators,
+        committers=committers,
     )
     evidence = [to_evidence(e, policy) for e in raw.get("evidence") or []]
 

@@ -32,7 +32,8 @@ def list_files(paths: list[Path]) -> list[Path]:
     for path in paths:
         if path.is_dir():
             found += sorted(
-                p for p in path.rglob("*")
+                p
+                for p in path.rglob("*")
                 if p.is_file() and p.suffix.lower() in JSON_SUFFIXES and not SKIP_DIRS & set(p.parts)
             )
         else:
@@ -49,16 +50,15 @@ def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def to_event(
-    doc: Any, raw: str, location: str, *, source: str | None, type: str | None
-) -> Event | Unreadable:
+def to_event(doc: Any, raw: str, location: str, *, source: str | None, type: str | None) -> Event | Unreadable:
     """An envelope becomes an event as it says; anything else is a bare payload of --source/--type."""
     if isinstance(doc, dict) and "source" in doc and "payload" in doc:
         return _from_envelope(doc, raw, location)
     if source is None:
         return Unreadable(
-            location, "not an event envelope {source, type, id, payload}; for a bare payload pass --source "
-            "(and --type)", raw,
+            location,
+            "not an event envelope {source, type, id, payload}; for a bare payload pass --source (and --type)",
+            raw,
         )
     return Event(source=source, type=type, id=content_id(raw), payload=doc, received_at=now(), location=location)
 
@@ -77,10 +77,15 @@ def _from_envelope(doc: dict[str, Any], raw: str, location: str) -> Event | Unre
     if problems:
         return Unreadable(location, "; ".join(problems), raw)
     event_id = str(doc["id"]) if doc.get("id") not in (None, "") else content_id(raw)
-    received = doc.get("received_at") if isinstance(doc.get("received_at"), str) else now()
+    received = doc["received_at"] if isinstance(doc.get("received_at"), str) else now()
     return Event(
-        source=doc["source"], type=doc.get("type") or None, id=event_id, payload=doc["payload"],
-        received_at=received, subject=doc.get("subject"), location=location,
+        source=doc["source"],
+        type=doc.get("type") or None,
+        id=event_id,
+        payload=doc["payload"],
+        received_at=received,
+        subject=doc.get("subject"),
+        location=location,
     )
 
 

@@ -53,13 +53,19 @@ def _high_entropy(value: str) -> bool:
     )
 
 
+def _has_digit(value: str) -> bool:
+    return any(c.isdigit() for c in value)
+
+
 def _real_quoted(value: str) -> bool:
     return bool(value.strip()) and not _PLACEHOLDER.fullmatch(value)
 
 
 # Names whose value is a secret; the name may carry a prefix (DB_PASSWORD, X-Api-Key, client_secret).
+# The lookbehind anchors the name at the start of a word: without it every position inside a long
+# identifier would rescan the rest of it, which is quadratic on large pasted blobs.
 _SECRET_NAME = (
-    r"(?P<name>[\"']?[A-Za-z0-9_.-]*?"
+    r"(?P<name>[\"']?(?<![A-Za-z0-9_.-])[A-Za-z0-9_.-]*?"
     r"(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key)"
     r"(?:[_-]?key)?[\"']?)"
     r"(?P<sep>\s*(?:=>|:=|=|:)\s*)"
@@ -80,7 +86,7 @@ _RULES: tuple[_Rule, ...] = (
     _Rule(
         "url-password",
         re.compile(
-            r"\b(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^\s:/@]*):(?P<pw>[^\s/?#]+)@(?=[^\s@/])"
+            r"(?<![A-Za-z0-9+.-])(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^\s:/@]*):(?P<pw>[^\s/?#]+)@(?=[^\s@/])"
         ),
         "pw",
     ),
@@ -99,16 +105,14 @@ _RULES: tuple[_Rule, ...] = (
     _Rule("gitlab-token", re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}")),
     _Rule(
         "slack-webhook",
-        re.compile(
-            r"(?:https?://)?hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_]+/[A-Za-z0-9_/]+"
-        ),
+        re.compile(r"(?:https?://)?hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_]+/[A-Za-z0-9_/]+"),
     ),
     _Rule("slack-token", re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}")),
     _Rule("stripe-key", re.compile(r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,}")),
     _Rule("google-api-key", re.compile(r"\bAIza[0-9A-Za-z_-]{35,}")),
     _Rule("anthropic-key", re.compile(r"\bsk-ant-[A-Za-z0-9_-]{20,}")),
     # Requiring a digit keeps kebab-case words that happen to start with "sk-" out.
-    _Rule("openai-key", re.compile(r"\bsk-(?!ant-)(?=[A-Za-z_-]*[0-9])[A-Za-z0-9_-]{20,}")),
+    _Rule("openai-key", re.compile(r"\bsk-(?!ant-)[A-Za-z0-9_-]{20,}"), 0, _has_digit),
     _Rule("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")),
     _Rule(
         "secret-assignment",

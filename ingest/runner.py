@@ -50,8 +50,9 @@ def normalise(event: Event) -> Batch:
         raise Rejected(f"{event.source} event does not fit the graph model: {exc}") from exc
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         # A normaliser bug must not take the rest of the input down; the event is parked with the cause.
-        raise Rejected(f"{event.source} {event.type or ''} payload could not be read: "
-                       f"{exc.__class__.__name__}: {exc}") from exc
+        raise Rejected(
+            f"{event.source} {event.type or ''} payload could not be read: {exc.__class__.__name__}: {exc}"
+        ) from exc
 
 
 class Ingestor:

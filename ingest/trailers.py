@@ -100,10 +100,7 @@ KNOWN_AI_TOOLS: tuple[AiTool, ...] = (
     AiTool(
         "devin",
         _p(r"devin-ai-integration(?:\[bot\])?|devin ai"),
-        _p(
-            _GH_NOREPLY.format(r"devin-ai-integration(?:\[bot\])?")
-            + r"|devin@cognition(?:-labs)?\.(?:ai|com)"
-        ),
+        _p(_GH_NOREPLY.format(r"devin-ai-integration(?:\[bot\])?") + r"|devin@cognition(?:-labs)?\.(?:ai|com)"),
     ),
     AiTool("aider", _p(r"aider(?: \(.*\))?"), _p(r"noreply@aider\.chat")),
     AiTool(

@@ -55,11 +55,15 @@ def neo4j_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setting
 
         with Neo4jContainer("neo4j:5.26", password="tracegraph-test") as container:
             yield Settings(  # type: ignore[call-arg]
-                NEO4J_URI=container.get_connection_url(), NEO4J_PASSWORD="tracegraph-test", TRACEGRAPH_HOME=home
+                NEO4J_URI=container.get_connection_url(),
+                NEO4J_PASSWORD="tracegraph-test",
+                TRACEGRAPH_HOME=home,
             )
         return
     local = Settings(  # type: ignore[call-arg]
-        TRACEGRAPH_HOME=home, TRACEGRAPH_BOLT_PORT=_free_port(), TRACEGRAPH_NEO4J_HEAP="768m",
+        TRACEGRAPH_HOME=home,
+        TRACEGRAPH_BOLT_PORT=_free_port(),
+        TRACEGRAPH_NEO4J_HEAP="768m",
         TRACEGRAPH_NEO4J_PAGECACHE_MB=128,
     )
     server = local_neo4j.start(local)
@@ -98,9 +102,8 @@ def settings(neo4j_settings: Settings, tmp_path: Path) -> Settings:
 
 def load(settings: Settings, envelopes: list[dict[str, Any]]) -> Summary:
     """Ingest envelopes the way `tracegraph ingest` reads them."""
-    events = [
-        to_event(e, json.dumps(e), f"test:{i}", source=None, type=None) for i, e in enumerate(envelopes)
-    ]
+    events = [to_event(e, json.dumps(e), f"test:{i}", source=None, type=None) for i, e in enumerate(envelopes)]
     return run_graph(
-        settings, lambda g: ingest_events(g, events, quarantine_dir=settings.quarantine_dir)  # type: ignore[arg-type]
+        settings,
+        lambda g: ingest_events(g, events, quarantine_dir=settings.quarantine_dir),  # type: ignore[arg-type]
     )

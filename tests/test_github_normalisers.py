@@ -220,9 +220,7 @@ def test_repository_without_full_name_falls_back_to_owner_and_name() -> None:
 
 def test_contract_headings_inside_code_fences_are_ignored() -> None:
     payload = load("pull_request.closed_unmerged.json")
-    payload["pull_request"]["body"] = (
-        "## Testing\n```sh\n# Rollback\npytest -q\n```\nAll green.\n### Notes\nsee CI"
-    )
+    payload["pull_request"]["body"] = "## Testing\n```sh\n# Rollback\npytest -q\n```\nAll green.\n### Notes\nsee CI"
     found = props(SOURCE.normalise(event(payload, "pull_request")), CH, "github:acme/shop#43")
     assert found["contractTestEvidence"] == "```sh\n# Rollback\npytest -q\n```\nAll green.\n### Notes\nsee CI"
     assert "contractRollback" not in found
@@ -631,9 +629,7 @@ def mutate(payload: dict, path: tuple[str, ...], value: Any) -> dict:
 
 
 @pytest.mark.parametrize(("name", "path", "value", "field"), MALFORMED)
-def test_malformed_payload_is_rejected_naming_the_field(
-    name: str, path: tuple, value: Any, field: str
-) -> None:
+def test_malformed_payload_is_rejected_naming_the_field(name: str, path: tuple, value: Any, field: str) -> None:
     kind = name.split(".")[0]
     payload = mutate(load(name), path, value)
     with pytest.raises(Rejected, match=rf"^{kind} payload has no {field}\b"):

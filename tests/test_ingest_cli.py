@@ -22,8 +22,11 @@ REPO = "acme/cli"
 
 
 def cli(settings: Settings, *args: str) -> Any:
-    env = {"NEO4J_URI": settings.neo4j_uri, "NEO4J_PASSWORD": settings.neo4j_password,
-           "TRACEGRAPH_HOME": str(settings.home)}
+    env = {
+        "NEO4J_URI": settings.neo4j_uri,
+        "NEO4J_PASSWORD": settings.neo4j_password,
+        "TRACEGRAPH_HOME": str(settings.home),
+    }
     return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
 
 
@@ -65,14 +68,29 @@ def test_replaying_events_twice_and_shuffled_gives_the_same_graph_and_answers(se
 
 BAD_CASES = {
     "malformed.json": ('{"source": "github", "type": "push", ', "malformed JSON"),
-    "unknown-source.json": (json.dumps({"source": "jira", "type": "x", "id": "1", "payload": {}}),
-                            "unknown source 'jira'"),
-    "unknown-type.json": (json.dumps({"source": "github", "type": "fork", "id": "2", "payload": {"forkee": {}}}),
-                          "unknown github event type 'fork'"),
-    "missing-field.json": (json.dumps({"source": "github", "type": "pull_request", "id": "3",
-                                       "payload": {"action": "opened", "pull_request": {"title": "no number"},
-                                                   "repository": {"full_name": "acme/cli"}}}),
-                           "pull_request.number"),
+    "unknown-source.json": (
+        json.dumps({"source": "jira", "type": "x", "id": "1", "payload": {}}),
+        "unknown source 'jira'",
+    ),
+    "unknown-type.json": (
+        json.dumps({"source": "github", "type": "fork", "id": "2", "payload": {"forkee": {}}}),
+        "unknown github event type 'fork'",
+    ),
+    "missing-field.json": (
+        json.dumps(
+            {
+                "source": "github",
+                "type": "pull_request",
+                "id": "3",
+                "payload": {
+                    "action": "opened",
+                    "pull_request": {"title": "no number"},
+                    "repository": {"full_name": "acme/cli"},
+                },
+            }
+        ),
+        "pull_request.number",
+    ),
     "bare-payload.json": (json.dumps({"action": "opened", "number": 1}), "not an event envelope"),
     "not-utf8.json": (b"\xff\xfe{}", "not UTF-8"),
 }
@@ -87,9 +105,11 @@ def test_bad_input_is_reported_quarantined_and_the_rest_still_lands(settings: Se
     head = ex.sha("cli-1")
     good = ex.pull_request(REPO, 1, action="opened", author="alice", head=head)
     (folder / "good.json").write_text(json.dumps(good))
-    lines = [json.dumps(ex.check_run(REPO, name="unit-tests", head=head, conclusion="success", run_id=1)),
-             "{not json", json.dumps(ex.review(REPO, 1, reviewer="bob", state="approved", commit=head, review_id=9,
-                                               pr_author="alice"))]
+    lines = [
+        json.dumps(ex.check_run(REPO, name="unit-tests", head=head, conclusion="success", run_id=1)),
+        "{not json",
+        json.dumps(ex.review(REPO, 1, reviewer="bob", state="approved", commit=head, review_id=9, pr_author="alice")),
+    ]
     (folder / "stream.jsonl").write_text("\n".join(lines) + "\n")
 
     result = cli(settings, "ingest", str(folder))

@@ -267,10 +267,7 @@ def test_find_blocks(body: str | None, expected: list[dict[str, Any]]) -> None:
 def test_blocks_feed_add_session() -> None:
     body = f"{BLOCK_A}\n{BLOCK_B}"
     batch = Batch()
-    ids = [
-        add_session(batch, event({}), r, change_id="github:o/r#5", operator="pr-author")
-        for r in find_blocks(body)
-    ]
+    ids = [add_session(batch, event({}), r, change_id="github:o/r#5", operator="pr-author") for r in find_blocks(body)]
     assert ids == ["a", "b"]
     assert edges(batch, Rel.PROPOSED) == [("a", "github:o/r#5"), ("b", "github:o/r#5")]
     assert edges(batch, Rel.OPERATED) == [("pr-author", "a"), ("pr-author", "b")]

@@ -18,8 +18,7 @@ SHA = "3f786850e387550fdab836ed7e6dc881de23001b"
         ("fix: handle empty body", []),
         ("Fix bug\n\nSigned-off-by: Jane <jane@example.com>", [("Signed-off-by", "Jane <jane@example.com>")]),
         (
-            "Fix bug\n\nLonger body.\n\n"
-            "Reviewed-by: Ann <a@x.io>\nCo-Authored-By: Claude <noreply@anthropic.com>\n",
+            "Fix bug\n\nLonger body.\n\nReviewed-by: Ann <a@x.io>\nCo-Authored-By: Claude <noreply@anthropic.com>\n",
             [("Reviewed-by", "Ann <a@x.io>"), ("Co-Authored-By", "Claude <noreply@anthropic.com>")],
         ),
         # Trailers must be in the LAST paragraph.

@@ -73,9 +73,7 @@ def _time(record: Mapping[str, Any], name: str) -> str | None:
         return None
     parsed = iso(value)
     if parsed is None:
-        raise Rejected(
-            f"provenance record field {name!r} is not an ISO-8601 time or epoch seconds: {value!r}"
-        )
+        raise Rejected(f"provenance record field {name!r} is not an ISO-8601 time or epoch seconds: {value!r}")
     return parsed
 
 
@@ -113,9 +111,7 @@ def _verification(value: Any) -> str | None:
     return redact(text)
 
 
-def add_session(
-    batch: Batch, event: Event, record: dict, *, change_id: str | None, operator: str | None = None
-) -> str:
+def add_session(batch: Batch, event: Event, record: dict, *, change_id: str | None, operator: str | None = None) -> str:
     """Add an AgentSession (plus OPERATED and PROPOSED edges) from one provenance record; return its id."""
     if not isinstance(record, dict):
         raise Rejected(f"provenance record must be a JSON object, got {_type_name(record)}")
@@ -188,12 +184,7 @@ def find_blocks(body: str | None) -> list[dict]:
                     blocks.append([])
             continue
         closing = _FENCE.fullmatch(line)
-        if (
-            closing
-            and closing["fence"][0] == fence[0]
-            and len(closing["fence"]) >= len(fence)
-            and not closing["info"]
-        ):
+        if closing and closing["fence"][0] == fence[0] and len(closing["fence"]) >= len(fence) and not closing["info"]:
             fence, collecting = None, False
         elif collecting:
             blocks[-1].append(line)
@@ -212,14 +203,10 @@ def _subject_change_id(subject: Mapping[str, Any] | None) -> str | None:
     if not subject:
         return None
     if not isinstance(subject, Mapping):
-        raise Rejected(
-            f"provenance subject must be an object like {{'repo': 'o/r', 'number': 42}}, got {subject!r}"
-        )
+        raise Rejected(f"provenance subject must be an object like {{'repo': 'o/r', 'number': 42}}, got {subject!r}")
     provider = subject.get("provider") or "github"
     if provider not in _REPO_SHAPES:
-        raise Rejected(
-            f"unknown provenance subject provider {provider!r} (known: {', '.join(sorted(_REPO_SHAPES))})"
-        )
+        raise Rejected(f"unknown provenance subject provider {provider!r} (known: {', '.join(sorted(_REPO_SHAPES))})")
     repo, number = subject.get("repo"), subject.get("number")
     if not isinstance(repo, str) or not _REPO_SHAPES[provider].fullmatch(repo):
         raise Rejected(f"provenance subject repo must look like 'owner/name', got {repo!r}")
