@@ -24,7 +24,8 @@ from graph.settings import Settings, get_settings
 from ingest.demo import DEMO_CHANGE
 from ingest.demo import envelopes as demo_envelopes
 from ingest.reader import list_files, to_event
-from ingest.runner import Rejection, Summary, ingest_events, ingest_paths
+from ingest.runner import Rejection, Summary, ingest_events, ingest_paths, text_suffixes
+from ingest.sources import SOURCES
 
 T = TypeVar("T")
 USER_ERRORS = (GraphUnavailable, local_neo4j.LocalNeo4jError, PolicyError)
@@ -132,7 +133,9 @@ def _print_summary(summary: Summary) -> None:
 def ingest(paths: tuple[Path, ...], source: str | None, type_: str | None) -> None:
     """Ingest event files (.json, .jsonl) and folders (recursively)."""
     settings = get_settings()
-    files = list_files(list(paths))
+    if source is not None and source not in SOURCES:
+        fail(f"unknown source {source!r} (known: {', '.join(sorted(SOURCES))})")
+    files = list_files(list(paths), text_suffixes(source))
 
     def rejected(r: Rejection) -> None:
         click.echo(f"rejected {r.location}: {r.reason}", err=True)

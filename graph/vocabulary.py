@@ -41,6 +41,8 @@ class Rel(StrEnum):
     CAUSED_BY = "CAUSED_BY"
     ANALYZES = "ANALYZES"
     OWNS = "OWNS"
+    # Commit ancestry (git parents), needed to find every commit a deployment shipped.
+    PARENT = "PARENT"
 
 
 KEYS: dict[Label, str] = {
@@ -77,7 +79,7 @@ PROPERTIES: dict[Label, frozenset[str]] = {
             "subject",
         }
     ),
-    Label.PERSON: frozenset({"name", "emails", "isBot"}),
+    Label.PERSON: frozenset({"name", "emails", "isBot", "aliases", "gitlabUsername", "pagerdutyId", "opsgenieId"}),
     Label.REPOSITORY: frozenset({"url"}),
     Label.SERVICE: frozenset({"tier", "owners"}),
     Label.CHANGE: frozenset(
@@ -154,9 +156,24 @@ PROPERTIES: dict[Label, frozenset[str]] = {
         }
     ),
     Label.INCIDENT: frozenset(
-        {"title", "severity", "status", "service", "triggeredAt", "acknowledgedAt", "resolvedAt", "url"}
+        {
+            "title",
+            "severity",
+            "status",
+            "service",
+            "triggeredAt",
+            "acknowledgedAt",
+            "resolvedAt",
+            "url",
+            "urgency",
+            "priority",
+            "number",
+            "assignees",
+        }
     ),
-    Label.POSTMORTEM: frozenset({"title", "rootCause", "actionItems", "digest", "url"}),
+    Label.POSTMORTEM: frozenset(
+        {"title", "rootCause", "actionItems", "digest", "url", "incidentIds", "date", "path", "summary"}
+    ),
 }
 
 EDGE_PROPERTIES: frozenset[str] = ORIGIN_PROPERTIES | {"inferred", "confidence"}
@@ -184,6 +201,11 @@ EDGES: frozenset[tuple[Label, Rel, Label]] = frozenset(
         (Label.INCIDENT, Rel.CAUSED_BY, Label.CHANGE),
         (Label.POSTMORTEM, Rel.ANALYZES, Label.INCIDENT),
         (Label.PERSON, Rel.OWNS, Label.SERVICE),
+        (Label.COMMIT, Rel.PARENT, Label.COMMIT),
+        (Label.POSTMORTEM, Rel.ANALYZES, Label.CHANGE),
+        (Label.INCIDENT, Rel.CAUSED_BY, Label.COMMIT),
+        (Label.PERSON, Rel.OPERATED, Label.AGENT_SESSION),
+        (Label.CHANGE, Rel.IN, Label.REPOSITORY),
     }
 )
 

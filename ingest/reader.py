@@ -26,15 +26,16 @@ class Unreadable:
     raw: str
 
 
-def list_files(paths: list[Path]) -> list[Path]:
-    """Files given, and JSON files found recursively in folders given, in a stable order."""
+def list_files(paths: list[Path], text_suffixes: frozenset[str] = frozenset()) -> list[Path]:
+    """Files given, and JSON (or the source's text) files found recursively in folders given, in a stable order."""
+    wanted = JSON_SUFFIXES | text_suffixes
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
             found += sorted(
                 p
                 for p in path.rglob("*")
-                if p.is_file() and p.suffix.lower() in JSON_SUFFIXES and not SKIP_DIRS & set(p.parts)
+                if p.is_file() and p.suffix.lower() in wanted and not SKIP_DIRS & set(p.parts)
             )
         else:
             found.append(path)
@@ -89,9 +90,17 @@ def _from_envelope(doc: dict[str, Any], raw: str, location: str) -> Event | Unre
     )
 
 
-def read_file(path: Path, *, source: str | None, type: str | None) -> Iterator[Event | Unreadable]:
-    """Events in one file: one JSON document, or one per line for .jsonl/.ndjson."""
+def read_file(
+    path: Path, *, source: str | None, type: str | None, text_suffixes: frozenset[str] = frozenset()
+) -> Iterator[Event | Unreadable]:
+    """Events in one file: one JSON document, one per line for .jsonl/.ndjson, or the text of a text source."""
     try:
+        if source is not None and path.suffix.lower() in text_suffixes:
+            text = path.read_text(encoding="utf-8")
+            yield Event(
+                source=source, type=type, id=content_id(text), payload=text, received_at=now(), location=str(path)
+            )
+            return
         if path.suffix.lower() in LINE_SUFFIXES:
             with path.open(encoding="utf-8") as handle:
                 for number, line in enumerate(handle, start=1):

@@ -39,9 +39,11 @@ def _entropy(text: str) -> float:
 
 # Placeholders people paste instead of a secret: ${VAR}, {{ var }}, <your-token>, ***, xxxx, ...
 _PLACEHOLDER = re.compile(r"\s*(?:\$\{?[A-Za-z_][A-Za-z0-9_]*\}?|\{\{.*\}\}|<[^>]*>|\*+|[xX]+|\.\.\.+)\s*")
-# Unquoted values that read as prose or code rather than a secret: plain words, identifiers such
-# as get_password or os.environ, CONSTANT_NAMES, and bare numbers (token counts).
-_WORDISH = re.compile(r"[a-z]+(?:[._-][a-z]+)*|[A-Z][a-z]+|[A-Z]+(?:_[A-Z]+)*|\d+")
+# Unquoted values that read as prose or code rather than a secret: words and identifiers made of
+# lowercase, Capitalised or UPPER parts (get_password, os.environ.API_KEY, Kubernetes-based), and
+# bare numbers (token counts). CamelCase runs and anything with a digit inside still count.
+_WORD = r"(?:[a-z]+|[A-Z][a-z]*|[A-Z]+)"
+_WORDISH = re.compile(rf"{_WORD}(?:[._-]{_WORD})*|\d+")
 
 
 def _high_entropy(value: str) -> bool:
@@ -66,7 +68,7 @@ def _real_quoted(value: str) -> bool:
 # identifier would rescan the rest of it, which is quadratic on large pasted blobs.
 _SECRET_NAME = (
     r"(?P<name>[\"']?(?<![A-Za-z0-9_.-])[A-Za-z0-9_.-]*?"
-    r"(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key)"
+    r"(?:password|passwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key)"
     r"(?:[_-]?key)?[\"']?)"
     r"(?P<sep>\s*(?:=>|:=|=|:)\s*)"
 )
@@ -86,7 +88,9 @@ _RULES: tuple[_Rule, ...] = (
     _Rule(
         "url-password",
         re.compile(
-            r"(?<![A-Za-z0-9+.-])(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^\s:/@]*):(?P<pw>[^\s/?#]+)@(?=[^\s@/])"
+            # scheme://user:password@host; only the password is replaced.
+            r"(?<![A-Za-z0-9+.-])(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)"
+            r"(?P<user>[^\s:/@]*):(?P<pw>[^\s/?#]+)@(?=[^\s@/])"
         ),
         "pw",
     ),
@@ -94,7 +98,8 @@ _RULES: tuple[_Rule, ...] = (
     _Rule(
         "aws-secret",
         re.compile(
-            r"(?i:aws_?secret_?(?:access_?)?key)[\"']?\s*(?:=>|:=|=|:)\s*[\"']?(?P<value>[A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])"
+            r"(?i:aws_?secret_?(?:access_?)?key)[\"']?\s*(?:=>|:=|=|:)\s*[\"']?"
+            r"(?P<value>[A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])"
         ),
         "value",
     ),

@@ -55,6 +55,12 @@ def normalise(event: Event) -> Batch:
         ) from exc
 
 
+def text_suffixes(source: str | None) -> frozenset[str]:
+    """File suffixes the named source reads as text (none for JSON sources or no source)."""
+    found = SOURCES.get(source) if source else None
+    return found.text_suffixes if found else frozenset()
+
+
 class Ingestor:
     """Feeds events through normalisers into the graph, flushing every FLUSH_ROWS rows."""
 
@@ -108,8 +114,9 @@ async def ingest_paths(
     """Ingest files and folders; returns what was read, accepted, rejected and written."""
     started = time.monotonic()
     ingestor = Ingestor(graph, quarantine_dir=quarantine_dir, on_reject=on_reject)
-    for path in files if files is not None else list_files(paths):
-        for item in read_file(path, source=source, type=type):
+    text = text_suffixes(source)
+    for path in files if files is not None else list_files(paths, text):
+        for item in read_file(path, source=source, type=type, text_suffixes=text):
             await ingestor.feed(item)
         if on_file:
             on_file(path)

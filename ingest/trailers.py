@@ -13,6 +13,8 @@ SESSION_KEYS = frozenset({"ai-session", "agent-session"})
 MODEL_KEYS = frozenset({"ai-model", "model"})
 TOOL_KEYS = frozenset({"ai-tool"})
 CO_AUTHOR_KEY = "co-authored-by"
+# Lines git itself writes into a trailer block: a Signed-off-by key, a cherry-pick note.
+_GIT_PREFIXES = ("signed-off-by", "(cherry picked from commit ")
 
 
 def _paragraphs(message: str) -> list[list[str]]:
@@ -33,20 +35,33 @@ def parse_trailers(message: str | None) -> list[tuple[str, str]]:
     # As in git, the first paragraph is the subject and never holds trailers.
     if len(paragraphs) < 2:
         return []
+    lines = paragraphs[-1]
     trailers: list[tuple[str, str]] = []
-    for line in paragraphs[-1]:
+    other = 0
+    recognised = False
+    folding = False
+    for line in lines:
         if line[:1] in (" ", "\t"):
-            if not trailers:
-                return []
-            key, value = trailers[-1]
-            trailers[-1] = (key, f"{value} {line.strip()}".strip())
+            if folding:
+                key, value = trailers[-1]
+                trailers[-1] = (key, f"{value} {line.strip()}".strip())
+            else:
+                other += 1
             continue
         match = _TRAILER.fullmatch(line)
         # "https://example.com" alone on a line is a URL, not a trailer called "https".
-        if match is None or match["value"].startswith("//"):
-            return []
+        folding = match is not None and not match["value"].startswith("//")
+        if match is None or not folding:
+            other += 1
+            recognised = recognised or line.startswith(_GIT_PREFIXES[1])
+            continue
         trailers.append((match["key"], match["value"]))
-    return trailers
+        recognised = recognised or match["key"].lower() == _GIT_PREFIXES[0]
+    # git accepts a block that is all trailers, or one with a trailer git itself writes
+    # (Signed-off-by, cherry-pick notes) when at least a quarter of its lines are trailers.
+    if trailers and (other == 0 or (recognised and len(trailers) * 3 >= other)):
+        return trailers
+    return []
 
 
 @dataclass(frozen=True)
@@ -67,6 +82,7 @@ class AiTool:
     email: re.Pattern[str] | None
 
     def matches(self, name: str, email: str) -> bool:
+        """Whether a co-author's name or email is this tool's."""
         return bool(
             (self.name is not None and name and self.name.fullmatch(name))
             or (self.email is not None and email and self.email.fullmatch(email))

@@ -23,8 +23,18 @@ SHA = "3f786850e387550fdab836ed7e6dc881de23001b"
         ),
         # Trailers must be in the LAST paragraph.
         ("Fix bug\n\nSigned-off-by: Jane <j@x.io>\n\nA closing remark.", []),
-        # One prose line spoils the block.
-        ("Fix bug\n\nSigned-off-by: Jane <j@x.io>\nthanks all", []),
+        # One prose line spoils the block...
+        ("Fix bug\n\nCo-authored-by: Jane <j@x.io>\nthanks all", []),
+        # ...unless git wrote a trailer there and trailers are at least a quarter of the lines.
+        (
+            "Fix bug\n\nthanks all\nSigned-off-by: Jane <j@x.io>\nCo-authored-by: Bo <b@x.io>",
+            [("Signed-off-by", "Jane <j@x.io>"), ("Co-authored-by", "Bo <b@x.io>")],
+        ),
+        ("Fix bug\n\none\ntwo\nthree\nfour\nSigned-off-by: Jane <j@x.io>", []),
+        (
+            "Fix bug\n\n(cherry picked from commit abc123)\nAI-Session: s-1",
+            [("AI-Session", "s-1")],
+        ),
         # Continuation lines fold into the previous trailer.
         (
             "Fix bug\n\nNote: first part\n  second part\nBug: 7",

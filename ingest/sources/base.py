@@ -45,6 +45,9 @@ class Source:
     name: str
     handlers: Mapping[str, Normaliser]
     infer_type: Callable[[Any], str | None] = field(default=lambda payload: None)
+    # Files with these suffixes (e.g. ".md") are handed to the normaliser as text, not parsed as JSON,
+    # when ingested with --source NAME; folders are searched for them too.
+    text_suffixes: frozenset[str] = frozenset()
 
     def normalise(self, event: Event) -> Batch:
         """Run the normaliser for the event's type, or reject the event with a reason."""
@@ -55,7 +58,7 @@ class Source:
         if handler is None:
             known = ", ".join(sorted(self.handlers))
             raise Rejected(f"unknown {self.name} event type {kind!r} (known: {known})")
-        if not isinstance(event.payload, dict):
+        if not isinstance(event.payload, dict) and not (self.text_suffixes and isinstance(event.payload, str)):
             raise Rejected(f"{self.name} {kind} payload must be a JSON object")
         return handler(event if event.type else _with_type(event, kind))
 

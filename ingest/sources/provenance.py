@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -83,9 +84,13 @@ def _cost(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise Rejected(f"provenance record field 'cost_usd' must be a number, got {_type_name(value)}")
     try:
-        return float(value)
+        cost = float(value)
     except ValueError:
-        raise Rejected(f"provenance record field 'cost_usd' must be a number, got {value!r}") from None
+        cost = math.nan
+    # NaN and infinity would poison every spend total they are summed into.
+    if not math.isfinite(cost):
+        raise Rejected(f"provenance record field 'cost_usd' must be a finite number, got {value!r}")
+    return cost
 
 
 def _tokens(value: Any) -> int | None:
@@ -107,7 +112,9 @@ def _tokens(value: Any) -> int | None:
 def _verification(value: Any) -> str | None:
     if value is None:
         return None
-    text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    text = (
+        value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    )
     return redact(text)
 
 

@@ -1,8 +1,4 @@
-"""Every Cypher statement of tracegraph.
-
-Builders interpolate only names from the closed vocabulary (graph.vocabulary); every value is a
-$parameter.
-"""
+"""Core statements: schema, the versioned MERGE writer, and the five-minute answer."""
 
 from __future__ import annotations
 
