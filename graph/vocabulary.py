@@ -21,6 +21,9 @@ class Label(StrEnum):
     DEPLOYMENT = "Deployment"
     INCIDENT = "Incident"
     POSTMORTEM = "Postmortem"
+    # The raw document a source sent, stored once per (source, event id), so every node and edge
+    # can be traced back to what asserted it (their sourceEventId points here).
+    SOURCE_EVENT = "SourceEvent"
 
 
 class Rel(StrEnum):
@@ -57,6 +60,7 @@ KEYS: dict[Label, str] = {
     Label.DEPLOYMENT: "id",
     Label.INCIDENT: "id",
     Label.POSTMORTEM: "id",
+    Label.SOURCE_EVENT: "id",
 }
 
 # Every node records where its latest value of each property came from.
@@ -174,6 +178,7 @@ PROPERTIES: dict[Label, frozenset[str]] = {
     Label.POSTMORTEM: frozenset(
         {"title", "rootCause", "actionItems", "digest", "url", "incidentIds", "date", "path", "summary"}
     ),
+    Label.SOURCE_EVENT: frozenset({"type", "digest", "body", "location"}),
 }
 
 EDGE_PROPERTIES: frozenset[str] = ORIGIN_PROPERTIES | {"inferred", "confidence"}

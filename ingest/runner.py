@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections import Counter
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from graph.batch import Batch, BatchError
 from graph.driver import Graph
+from graph.vocabulary import Label
 from graph.writer import WriteStats, write_batch
 from ingest import quarantine
 from ingest.reader import Unreadable, list_files, read_file
@@ -55,6 +57,27 @@ def normalise(event: Event) -> Batch:
         ) from exc
 
 
+def add_source_event(batch: Batch, event: Event) -> None:
+    """Keep the raw document (secrets redacted) as a SourceEvent node keyed by source:event id."""
+    body = event.payload if isinstance(event.payload, str) else json.dumps(event.payload, sort_keys=True, default=str)
+    body = redact(body) or ""
+    batch.node(
+        Label.SOURCE_EVENT,
+        source_event_id(event.source, event.id),
+        version=event.version(event.received_at),
+        origin=event.origin,
+        type=event.type or "",
+        digest="sha256:" + hashlib.sha256(body.encode()).hexdigest(),
+        body=body,
+        location=event.location,
+    )
+
+
+def source_event_id(source: str, event_id: str) -> str:
+    """The key of the SourceEvent a node's (source, sourceEventId) points at."""
+    return f"{source}:{event_id}"
+
+
 def text_suffixes(source: str | None) -> frozenset[str]:
     """File suffixes the named source reads as text (none for JSON sources or no source)."""
     found = SOURCES.get(source) if source else None
@@ -64,8 +87,16 @@ def text_suffixes(source: str | None) -> frozenset[str]:
 class Ingestor:
     """Feeds events through normalisers into the graph, flushing every FLUSH_ROWS rows."""
 
-    def __init__(self, graph: Graph, *, quarantine_dir: Path, on_reject: Callable[[Rejection], None] | None = None):
+    def __init__(
+        self,
+        graph: Graph,
+        *,
+        quarantine_dir: Path,
+        on_reject: Callable[[Rejection], None] | None = None,
+        keep_raw: bool = True,
+    ):
         self.graph = graph
+        self.keep_raw = keep_raw
         self.quarantine_dir = quarantine_dir
         self.on_reject = on_reject
         self.summary = Summary()
@@ -90,6 +121,8 @@ class Ingestor:
             return
         self.summary.accepted += 1
         self.summary.redactions[item.source] += sum(count_redactions(n.props) for n in batch.nodes)
+        if self.keep_raw:
+            add_source_event(batch, item)
         self.pending.extend(batch)
         if len(self.pending) >= FLUSH_ROWS:
             await self.flush()
