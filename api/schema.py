@@ -1,6 +1,6 @@
 """The GraphQL contract of DESIGN.md, derived from graph.models (names are public API)."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import strawberry
@@ -11,6 +11,7 @@ from strawberry.types import Info
 from graph import models, repository
 from graph.driver import Graph
 from graph.policy import Policy
+from graph.trace import Trace, trace_incident
 
 VerdictStatus = strawberry.enum(models.VerdictStatus, name="VerdictStatus")
 
@@ -23,6 +24,16 @@ class Context(dict[str, Any]):
         self.graph = graph
         self.policy = policy
         self.changes: DataLoader[str, models.Change | None] = DataLoader(self._load_changes)
+        self._traces: dict[tuple[str, int], Trace | None] = {}
+
+    async def trace(self, incident_id: str, window_hours: int) -> Trace | None:
+        """The incident's trace, computed once per request."""
+        key = (incident_id, window_hours)
+        if key not in self._traces:
+            self._traces[key] = await trace_incident(
+                self.graph, self.policy, incident_id, window=timedelta(hours=window_hours)
+            )
+        return self._traces[key]
 
     async def _load_changes(self, ids: list[str]) -> list[models.Change | None]:
         return [await repository.change_by_id(self.graph, self.policy, i) for i in ids]
@@ -131,34 +142,35 @@ class Incident:
     triggered_at: strawberry.auto
     resolved_at: strawberry.auto
 
-    @strawberry.field
-    async def suspects(self, info: Info) -> list[Annotated["Suspect", strawberry.lazy("api.schema")]]:
-        found = await repository.incident(ctx(info).graph, self.id)
+    @strawberry.field(description="Changes that may have caused this incident, most likely first (see reason).")
+    async def suspects(
+        self, info: Info, window_hours: int = 72
+    ) -> list[Annotated["Suspect", strawberry.lazy("api.schema")]]:
+        if not 0 < window_hours <= 24 * 90:
+            raise ValueError("windowHours must be between 1 and 2160 (90 days)")
+        found = await ctx(info).trace(self.id, window_hours)
         if found is None:
             return []
-        result = []
-        for suspect in found[1]:
-            change = await ctx(info).changes.load(suspect.change_id)
-            if change is None:
-                continue
-            deployment = (
-                await repository.deployment(ctx(info).graph, suspect.deployment_id) if suspect.deployment_id else None
+        return [
+            Suspect(
+                change=Change.from_pydantic(s.change),
+                deployment=Deployment.from_pydantic(s.deployment) if s.deployment else None,
+                sessions=[AgentSession.from_pydantic(x) for x in s.change.sessions],
+                score=s.score,
+                reason=s.reason,
             )
-            result.append(
-                Suspect(
-                    change=Change.from_pydantic(change),
-                    deployment=Deployment.from_pydantic(deployment[0]) if deployment else None,
-                    sessions=[AgentSession.from_pydantic(s) for s in change.sessions],
-                    score=suspect.score,
-                    reason=suspect.reason,
-                )
-            )
-        return result
+            for s in found.suspects
+        ]
+
+    @strawberry.field(description="Why the trace may be incomplete (no service, no trigger time, first deployment).")
+    async def trace_notes(self, info: Info, window_hours: int = 72) -> list[str]:
+        found = await ctx(info).trace(self.id, window_hours)
+        return found.notes if found else []
 
     @strawberry.field
     async def postmortems(self, info: Info) -> list[Annotated["Postmortem", strawberry.lazy("api.schema")]]:
         found = await repository.incident(ctx(info).graph, self.id)
-        return [Postmortem.from_pydantic(p) for p in found[2]] if found else []
+        return [Postmortem.from_pydantic(p) for p in found[1]] if found else []
 
 
 @pydantic_type(model=models.Deployment)

@@ -3,60 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import re
 import sys
-from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from cli.common import fail, user_errors, with_graph
 from cli.render import change_text
+from cli.trace import trace
 from graph import local_neo4j, repository
-from graph import schema as graph_schema
-from graph.driver import Graph, GraphUnavailable, open_graph
-from graph.policy import PolicyError, load_policy
-from graph.settings import Settings, get_settings
+from graph.driver import Graph
+from graph.policy import load_policy
+from graph.settings import get_settings
 from ingest.demo import DEMO_CHANGE
 from ingest.demo import envelopes as demo_envelopes
 from ingest.reader import list_files, to_event
 from ingest.runner import Rejection, Summary, ingest_events, ingest_paths, text_suffixes
 from ingest.sources import SOURCES
-
-T = TypeVar("T")
-USER_ERRORS = (GraphUnavailable, local_neo4j.LocalNeo4jError, PolicyError)
-
-
-def fail(message: str, code: int = 2) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
-
-def user_errors(func: Callable[..., T]) -> Callable[..., T]:
-    """Errors a user can cause print what happened and what to do, not a traceback."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> T:
-        try:
-            return func(*args, **kwargs)
-        except USER_ERRORS as exc:
-            fail(str(exc))
-            raise  # unreachable: fail() exits
-
-    return wrapper
-
-
-async def _with_graph(settings: Settings, work: Callable[[Graph], Coroutine[Any, Any, T]]) -> T:
-    graph = await open_graph(settings)
-    try:
-        await graph_schema.ensure_schema(graph)
-        return await work(graph)
-    finally:
-        await graph.close()
 
 
 @click.group()
@@ -76,7 +44,7 @@ def db_start() -> None:
     """Start the local Neo4j (idempotent); returns once Bolt answers and prints its URI."""
     settings = get_settings()
     if settings.neo4j_uri:
-        asyncio.run(_with_graph(settings, lambda g: asyncio.sleep(0)))
+        asyncio.run(with_graph(settings, lambda g: asyncio.sleep(0)))
         click.echo(f"NEO4J_URI is set: using {settings.neo4j_uri}; nothing was booted.")
         return
     server = local_neo4j.start(settings, log=lambda line: click.echo(line, err=True))
@@ -92,7 +60,7 @@ def db_status() -> None:
     """Say whether Neo4j is running and where; exit 1 when it is not."""
     settings = get_settings()
     if settings.neo4j_uri:
-        asyncio.run(_with_graph(settings, lambda g: asyncio.sleep(0)))
+        asyncio.run(with_graph(settings, lambda g: asyncio.sleep(0)))
         click.echo(f"using NEO4J_URI {settings.neo4j_uri}: it answers")
         return
     server = local_neo4j.status(settings)
@@ -161,7 +129,7 @@ def ingest(paths: tuple[Path, ...], source: str | None, type_: str | None) -> No
                 files=files,
             )
 
-    summary = asyncio.run(_with_graph(settings, work))
+    summary = asyncio.run(with_graph(settings, work))
     _print_summary(summary)
     if summary.rejected:
         click.echo(f"rejected events were written to {settings.quarantine_dir} with their reasons", err=True)
@@ -189,7 +157,7 @@ def ask_change(ref: str, as_json: bool) -> None:
     settings = get_settings()
     policy = load_policy(settings.policy_file)
     repo, number = match["repo"], int(match["number"])
-    answer = asyncio.run(_with_graph(settings, lambda g: repository.change(g, policy, repo=repo, number=number)))
+    answer = asyncio.run(with_graph(settings, lambda g: repository.change(g, policy, repo=repo, number=number)))
     if answer is None:
         fail(f"no change {repo}#{number} in the graph; ingest its pull request events first", code=1)
         return
@@ -207,7 +175,7 @@ def serve(host: str, port: int) -> None:
     from api.app import create_app
 
     settings = get_settings()
-    asyncio.run(_with_graph(settings, lambda g: asyncio.sleep(0)))  # fail fast, with a clear message
+    asyncio.run(with_graph(settings, lambda g: asyncio.sleep(0)))  # fail fast, with a clear message
     click.echo(f"tracegraph API listening on http://{host}:{port} (GraphQL at http://{host}:{port}/graphql)")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
@@ -225,7 +193,7 @@ def worker(inbox: Path | None, interval: float, once: bool) -> None:
     folder = inbox or settings.home / "inbox"
     click.echo(f"tracegraph worker draining {spool.incoming(folder).resolve()}", err=True)
     asyncio.run(
-        _with_graph(
+        with_graph(
             settings,
             lambda g: spool.run(
                 g,
@@ -263,10 +231,12 @@ def demo(reset: bool) -> None:
         _print_summary(summary)
         return await repository.change(graph, policy, repo=repo, number=number)
 
-    answer = asyncio.run(_with_graph(settings, work))
+    answer = asyncio.run(with_graph(settings, work))
     click.echo("")
     click.echo(change_text(answer))
 
+
+main.add_command(trace)
 
 if __name__ == "__main__":
     main()

@@ -148,10 +148,3 @@ class Change(Model):
     deployments: list[Deployment] = Field(default_factory=list)
     incidents: list[Incident] = Field(default_factory=list)
     verdict: Verdict
-
-
-class Suspect(Model):
-    change_id: str
-    deployment_id: str | None = None
-    score: float
-    reason: str

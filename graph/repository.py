@@ -8,7 +8,7 @@ from neo4j import RoutingControl
 
 from graph import queries
 from graph.driver import Graph
-from graph.models import AgentSession, Change, Commit, Deployment, Evidence, Incident, Postmortem, Suspect
+from graph.models import AgentSession, Change, Commit, Deployment, Evidence, Incident, Postmortem
 from graph.policy import Policy
 from graph.verdict import build_change, to_evidence
 
@@ -71,27 +71,13 @@ async def deployment(graph: Graph, id: str) -> tuple[Deployment, list[str], list
     return Deployment.model_validate(raw["deployment"]), sorted(raw["changeIds"]), incidents
 
 
-async def incident(graph: Graph, id: str) -> tuple[Incident, list[Suspect], list[Postmortem]] | None:
-    """An incident, the changes explicitly linked to it, and its postmortems."""
+async def incident(graph: Graph, id: str) -> tuple[Incident, list[Postmortem]] | None:
+    """An incident and its postmortems (its suspects come from graph.trace)."""
     raw = await _read_one(graph, queries.INCIDENT, id=id)
     if raw is None:
         return None
-    suspects = []
-    for link in raw["links"]:
-        confidence = link["confidence"] if link["inferred"] and link["confidence"] is not None else 1.0
-        how = "inferred" if link["inferred"] else "explicitly linked"
-        via = f" through deployment {link['deploymentId']}" if link["deploymentId"] else ""
-        suspects.append(
-            Suspect(
-                change_id=link["changeId"],
-                deployment_id=link["deploymentId"],
-                score=float(confidence),
-                reason=f"{how} to the incident by {link['source'] or 'an unknown source'}{via}",
-            )
-        )
-    suspects.sort(key=lambda s: (-s.score, s.change_id))
     postmortems = [Postmortem.model_validate(p) for p in raw["postmortems"]]
-    return Incident.model_validate(raw["incident"]), suspects, postmortems
+    return Incident.model_validate(raw["incident"]), postmortems
 
 
 async def change_ids(graph: Graph, *, repo: str | None, skip: int, limit: int) -> list[str]:

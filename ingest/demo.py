@@ -162,5 +162,6 @@ def envelopes() -> list[Envelope]:
             status_id=90011,
             service="shop-api",
             at="2026-01-06T09:12:00Z",
+            started_at="2026-01-06T09:00:00Z",
         ),
     ]

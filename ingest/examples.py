@@ -237,9 +237,12 @@ def deployment_status(
     environment: str = "production",
     service: str | None = None,
     at: str = "2026-01-06T09:10:00Z",
+    started_at: str | None = None,
 ) -> Envelope:
-    """A `deployment_status` delivery."""
-    dep = deployment(repo, deployment_id=deployment_id, sha_=sha_, environment=environment, service=service)
+    """A `deployment_status` delivery (it embeds the deployment, created at `started_at`, default `at`)."""
+    dep = deployment(
+        repo, deployment_id=deployment_id, sha_=sha_, environment=environment, service=service, at=started_at or at
+    )
     payload = {
         "action": "created",
         "deployment_status": {

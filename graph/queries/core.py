@@ -127,13 +127,6 @@ RETURN d {.*, service: coalesce(COLLECT { MATCH (d)-[:TO]->(s:Service) RETURN s.
 INCIDENT = """
 MATCH (i:Incident {id: $id})
 RETURN i {.*, service: coalesce(COLLECT { MATCH (i)-[:AFFECTS]->(s:Service) RETURN s.name }[0], i.service)} AS incident,
-       COLLECT { MATCH (i)-[r:CAUSED_BY]->(c:Change)
-                 RETURN {changeId: c.id, deploymentId: null, inferred: coalesce(r.inferred, false),
-                         confidence: r.confidence, source: r.source} AS link
-                 UNION
-                 MATCH (i)-[r:CAUSED_BY]->(d:Deployment)-[:SHIPPED]->(:Commit)<-[:CONTAINS|MERGED_AS]-(c:Change)
-                 RETURN {changeId: c.id, deploymentId: d.id, inferred: coalesce(r.inferred, false),
-                         confidence: r.confidence, source: r.source} AS link } AS links,
        COLLECT { MATCH (p:Postmortem)-[:ANALYZES]->(i) RETURN p {.*} } AS postmortems
 """
 

@@ -1,0 +1,49 @@
+"""What every command shares: clear errors instead of tracebacks, and a graph for one command."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+import click
+
+from graph import local_neo4j
+from graph import schema as graph_schema
+from graph.driver import Graph, GraphUnavailable, open_graph
+from graph.policy import PolicyError
+from graph.settings import Settings
+
+T = TypeVar("T")
+USER_ERRORS: tuple[type[Exception], ...] = (GraphUnavailable, local_neo4j.LocalNeo4jError, PolicyError)
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print a one-line error and exit with `code`."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def user_errors(func: Callable[..., T]) -> Callable[..., T]:
+    """Errors a user can cause print what happened and what to do, not a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        try:
+            return func(*args, **kwargs)
+        except USER_ERRORS as exc:
+            fail(str(exc))
+            raise  # unreachable: fail() exits
+
+    return wrapper
+
+
+async def with_graph(settings: Settings, work: Callable[[Graph], Coroutine[Any, Any, T]]) -> T:
+    """Open the graph (schema ensured), run `work`, close it."""
+    graph = await open_graph(settings)
+    try:
+        await graph_schema.ensure_schema(graph)
+        return await work(graph)
+    finally:
+        await graph.close()
