@@ -112,7 +112,8 @@ def build(settings: Settings, *, incidents: list[tuple[str, str, str | None]], n
 
 
 SUSPECTS = """query($id: ID!, $w: Int!) { incident(id: $id) { traceNotes(windowHours: $w)
-  suspects(windowHours: $w) { change { number } deployment { id } sessions { id operator { login } } score reason } } }"""
+  suspects(windowHours: $w) {
+    change { number } deployment { id } sessions { id operator { login } } score reason } } }"""
 
 
 def suspects(settings: Settings, id: str, window: int = 72) -> dict[str, Any]:
