@@ -4,18 +4,26 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from neo4j.exceptions import DriverError, Neo4jError
 from strawberry.fastapi import GraphQLRouter
 
+from api import admin
+from api.auth import graphql_caller
+from api.limits import BodyLimit
 from api.schema import Context, schema
+from graph import access
 from graph import schema as graph_schema
+from graph.access import Principal
 from graph.driver import Graph, open_graph
 from graph.policy import Policy, load_policy
 from graph.settings import Settings, get_settings
+
+GRAPHQL_BODY_LIMIT = 64 * 1024
+ADMIN_BODY_LIMIT = 16 * 1024
 
 
 def create_app(
@@ -30,17 +38,26 @@ def create_app(
         app.state.graph = graph or await open_graph(config)
         app.state.policy = policy or load_policy(config.policy_file)
         await graph_schema.ensure_schema(app.state.graph)
+        await access.ensure_access_schema(app.state.graph)
         try:
             yield
         finally:
             if owned:
                 await app.state.graph.close()
 
-    async def context(request: Request) -> dict[str, Any]:
-        return {"tracegraph": Context(request.app.state.graph, request.app.state.policy), "request": request}
+    async def context(
+        request: Request, principal: Annotated[Principal | None, Depends(graphql_caller)]
+    ) -> dict[str, Any]:
+        return {
+            "tracegraph": Context(request.app.state.graph, request.app.state.policy),
+            "request": request,
+            "principal": principal,
+        }
 
     app = FastAPI(title="tracegraph", lifespan=lifespan)
+    app.add_middleware(BodyLimit, limits={"/graphql": GRAPHQL_BODY_LIMIT, "/admin": ADMIN_BODY_LIMIT})
     app.include_router(GraphQLRouter(schema, context_getter=context), prefix="/graphql")
+    app.include_router(admin.router)
 
     @app.get("/healthz")
     async def healthz(request: Request) -> JSONResponse:

@@ -274,4 +274,11 @@ class Query:
         return await _changes(info, ids)
 
 
-schema = strawberry.Schema(query=Query)
+def build_schema() -> strawberry.Schema:
+    """The public schema, with depth/alias/token limits and the audit log."""
+    from api.limits import graphql_extensions
+
+    return strawberry.Schema(query=Query, extensions=graphql_extensions())
+
+
+schema = build_schema()

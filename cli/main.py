@@ -13,6 +13,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from cli.access import audit, token
 from cli.common import fail, user_errors, with_graph
 from cli.render import change_text
 from cli.trace import trace
@@ -237,6 +238,8 @@ def demo(reset: bool) -> None:
 
 
 main.add_command(trace)
+main.add_command(token)
+main.add_command(audit)
 
 if __name__ == "__main__":
     main()

@@ -11,12 +11,14 @@ import json
 import os
 import socket
 from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from fastapi.testclient import TestClient
 
-from graph import local_neo4j, repository
+from graph import access, local_neo4j, repository
 from graph import schema as graph_schema
 from graph.driver import Graph, open_graph
 from graph.settings import Settings
@@ -95,9 +97,26 @@ def settings(neo4j_settings: Settings, tmp_path: Path) -> Settings:
     async def reset(graph: Graph) -> None:
         await repository.delete_all(graph)
         await graph_schema.ensure_schema(graph)
+        await access.ensure_access_schema(graph)
 
     run_graph(neo4j_settings, reset)
     return neo4j_settings.model_copy(update={"home": tmp_path / "home"})
+
+
+def token(settings: Settings, role: str = "reader") -> str:
+    """A fresh API token of `role`."""
+    secret, _ = run_graph(settings, lambda g: access.create_token(g, role=access.Role(role), name=f"test {role}"))
+    return secret
+
+
+@contextmanager
+def api(settings: Settings, role: str | None = "reader") -> Iterator[TestClient]:
+    """A TestClient on the real app, sending a token of `role` (none when role is None)."""
+    from api.app import create_app
+
+    headers = {"Authorization": f"Bearer {token(settings, role)}"} if role else {}
+    with TestClient(create_app(settings), headers=headers) as client:
+        yield client
 
 
 def load(settings: Settings, envelopes: list[dict[str, Any]]) -> Summary:

@@ -6,41 +6,38 @@ import json
 from pathlib import Path
 
 from click.testing import CliRunner
-from fastapi.testclient import TestClient
 
-from api.app import create_app
 from cli.main import main
 from graph.settings import Settings
 from ingest import examples as ex
 from ingest.demo import envelopes as demo_envelopes
+from tests.conftest import api, load
 from tests.test_ingest_cli import answers
 
 
 def test_healthz_names_the_neo4j_it_uses(settings: Settings) -> None:
-    with TestClient(create_app(settings)) as client:
+    with api(settings) as client:
         response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "neo4j": settings.neo4j_uri}
 
 
-def test_graphiql_is_served_to_browsers(settings: Settings) -> None:
-    with TestClient(create_app(settings)) as client:
+def test_graphiql_is_served_to_browsers_without_a_token(settings: Settings) -> None:
+    with api(settings, role=None) as client:
         response = client.get("/graphql", headers={"Accept": "text/html"})
     assert response.status_code == 200 and "graphiql" in response.text.lower()
 
 
 def test_graphql_error_for_a_bad_query_is_clear(settings: Settings) -> None:
-    with TestClient(create_app(settings)) as client:
+    with api(settings) as client:
         body = client.post("/graphql", json={"query": "{ change(repo: 1) { id } }"}).json()
     assert body["errors"] and "number" in json.dumps(body["errors"])
 
 
 def test_session_query_walks_back_to_its_changes(settings: Settings) -> None:
-    from tests.conftest import load
-
     load(settings, demo_envelopes())
     query = '{ session(id: "sess-claude-7f3a") { tool operator { login } changes { number verdict { status } } } }'
-    with TestClient(create_app(settings)) as client:
+    with api(settings) as client:
         data = client.post("/graphql", json={"query": query}).json()["data"]["session"]
     assert data == {
         "tool": "claude-code",

@@ -5,12 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 
-from api.app import create_app
 from graph.settings import Settings
 from ingest import examples as ex
-from tests.conftest import load
+from tests.conftest import api, load
 
 REPO = "acme/web"
 QUERY = """
@@ -30,7 +28,7 @@ query($repo: String!, $number: Int!) {
 
 
 def ask(settings: Settings, number: int) -> dict[str, Any]:
-    with TestClient(create_app(settings)) as client:
+    with api(settings) as client:
         response = client.post("/graphql", json={"query": QUERY, "variables": {"repo": REPO, "number": number}})
     assert response.status_code == 200, response.text
     body = response.json()
@@ -241,6 +239,6 @@ def test_ai_session_from_commit_trailers_is_linked_to_the_change(settings: Setti
 
 
 def test_unknown_change_is_null(settings: Settings) -> None:
-    with TestClient(create_app(settings)) as client:
+    with api(settings) as client:
         body = client.post("/graphql", json={"query": QUERY, "variables": {"repo": REPO, "number": 999}}).json()
     assert body["data"]["change"] is None

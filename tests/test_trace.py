@@ -6,16 +6,14 @@ import json
 from typing import Any
 
 from click.testing import CliRunner
-from fastapi.testclient import TestClient
 
-from api.app import create_app
 from cli.main import main
 from graph.batch import Batch, Origin
 from graph.settings import Settings
 from graph.vocabulary import Label, Rel
 from graph.writer import write_batch
 from ingest import examples as ex
-from tests.conftest import load, run_graph
+from tests.conftest import api, load, run_graph
 
 REPO = "acme/shop"
 SERVICE = "shop-api"
@@ -117,7 +115,7 @@ SUSPECTS = """query($id: ID!, $w: Int!) { incident(id: $id) { traceNotes(windowH
 
 
 def suspects(settings: Settings, id: str, window: int = 72) -> dict[str, Any]:
-    with TestClient(create_app(settings)) as client:
+    with api(settings) as client:
         body = client.post("/graphql", json={"query": SUSPECTS, "variables": {"id": id, "w": window}}).json()
     assert "errors" not in body, body
     return body["data"]["incident"]

@@ -1,0 +1,74 @@
+"""`tracegraph token …` and `tracegraph audit`: API tokens with roles, and who read what."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import click
+
+from cli.common import fail, user_errors, with_graph
+from graph import access
+from graph.access import Role
+from graph.driver import Graph
+from graph.settings import get_settings
+
+
+@click.group()
+def token() -> None:
+    """API tokens: reader (queries, exports), ingester (POST /events), admin (tokens, audit)."""
+
+
+@token.command("create")
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@click.option("--name", default="", help="Who or what the token is for.")
+@user_errors
+def create(role: str, name: str) -> None:
+    """Create a token and print it once (only its hash is stored)."""
+
+    async def work(graph: Graph) -> tuple[str, access.TokenInfo]:
+        await access.ensure_access_schema(graph)
+        return await access.create_token(graph, role=Role(role), name=name or f"{role} token")
+
+    secret, info = asyncio.run(with_graph(get_settings(), work))
+    click.echo(secret)
+    click.echo(
+        f"{info.id} ({info.role.value}) created; this is the only time the token is shown. "
+        "Send it as `Authorization: Bearer <token>`.",
+        err=True,
+    )
+
+
+@token.command("list")
+@user_errors
+def list_() -> None:
+    """Tokens with their role and whether they are revoked (never the secrets)."""
+    for info in asyncio.run(with_graph(get_settings(), access.list_tokens)):
+        state = f"revoked {info.revoked_at}" if info.revoked_at else "active"
+        click.echo(f"{info.id}  {info.role.value:<8}  {state:<32}  {info.name}")
+
+
+@token.command("revoke")
+@click.argument("token_id")
+@user_errors
+def revoke(token_id: str) -> None:
+    """Revoke a token by its id (tok_…)."""
+    if not asyncio.run(with_graph(get_settings(), lambda g: access.revoke_token(g, token_id))):
+        fail(f"no token {token_id!r}; `tracegraph token list` shows the ids", code=1)
+    click.echo(f"{token_id} revoked")
+
+
+@click.command()
+@click.option("--since", default="", help="ISO time; entries at or after it.")
+@click.option("--limit", default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@user_errors
+def audit(since: str, limit: int, as_json: bool) -> None:
+    """Who looked at what: GraphQL queries and exports, newest first."""
+    entries = asyncio.run(with_graph(get_settings(), lambda g: access.audit_log(g, since=since, limit=limit)))
+    if as_json:
+        click.echo(json.dumps([e.model_dump() for e in entries], indent=2))
+        return
+    for e in entries:
+        what = " ".join(e.what.split())[:80]
+        click.echo(f"{e.at}  {e.token_name} ({e.role})  {e.action}  {e.records} records  {e.status}  {what}")

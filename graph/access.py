@@ -1,0 +1,161 @@
+"""API tokens with roles, and the audit log. Tokens are shown once and stored only as hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from neo4j import RoutingControl
+from pydantic import BaseModel
+
+from graph.driver import Graph
+from graph.queries import access as q
+
+
+class Role(StrEnum):
+    READER = "reader"  # GraphQL queries, exports
+    INGESTER = "ingester"  # POST /events
+    ADMIN = "admin"  # token management, the audit log, and everything a reader and an ingester do
+
+
+class Principal(BaseModel):
+    """Who is calling: the token's id, name and role."""
+
+    token_id: str
+    name: str
+    role: Role
+
+    def allows(self, role: Role) -> bool:
+        return self.role == role or self.role == Role.ADMIN
+
+
+class TokenInfo(BaseModel):
+    id: str
+    role: Role
+    name: str
+    created_at: str
+    revoked_at: str | None = None
+
+
+class AuditEntry(BaseModel):
+    id: str
+    at: str
+    token_id: str
+    token_name: str
+    role: str
+    action: str
+    what: str
+    records: int
+    status: int
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def hash_token(token: str) -> str:
+    """Tokens are 256-bit random values, so a plain SHA-256 is enough (no dictionary to attack)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def ensure_access_schema(graph: Graph) -> None:
+    for statement in q.ACCESS_SCHEMA:
+        await graph.driver.execute_query(statement, database_=graph.database)
+
+
+async def create_token(graph: Graph, *, role: Role, name: str) -> tuple[str, TokenInfo]:
+    """Create a token; returns the secret (shown once) and what is stored about it."""
+    secret = "tg_" + secrets.token_urlsafe(32)
+    info = TokenInfo(id="tok_" + uuid.uuid4().hex[:12], role=role, name=name, created_at=_now())
+    await graph.driver.execute_query(
+        q.CREATE_TOKEN,
+        parameters_={
+            "id": info.id,
+            "hash": hash_token(secret),
+            "role": role.value,
+            "name": name,
+            "at": info.created_at,
+        },
+        database_=graph.database,
+    )
+    return secret, info
+
+
+async def authenticate(graph: Graph, token: str) -> Principal | None:
+    """The principal a presented token stands for, or None (unknown or revoked)."""
+    records, _, _ = await graph.driver.execute_query(
+        q.TOKEN_BY_HASH,
+        parameters_={"hash": hash_token(token)},
+        routing_=RoutingControl.READ,
+        database_=graph.database,
+    )
+    if not records:
+        return None
+    r = records[0]
+    return Principal(token_id=r["id"], name=r["name"], role=Role(r["role"]))
+
+
+async def list_tokens(graph: Graph) -> list[TokenInfo]:
+    records, _, _ = await graph.driver.execute_query(
+        q.LIST_TOKENS, routing_=RoutingControl.READ, database_=graph.database
+    )
+    return [
+        TokenInfo(
+            id=r["id"], role=Role(r["role"]), name=r["name"], created_at=r["createdAt"], revoked_at=r["revokedAt"]
+        )
+        for r in records
+    ]
+
+
+async def revoke_token(graph: Graph, token_id: str) -> bool:
+    """Revoke a token by id; False when there is no such token."""
+    records, _, _ = await graph.driver.execute_query(
+        q.REVOKE_TOKEN, parameters_={"id": token_id, "at": _now()}, database_=graph.database
+    )
+    return bool(records)
+
+
+async def record(graph: Graph, who: Principal, *, action: str, what: str, records: int, status: int) -> None:
+    """Append one audit entry: who, when, what, how many records."""
+    await graph.driver.execute_query(
+        q.RECORD_AUDIT,
+        parameters_={
+            "id": uuid.uuid4().hex,
+            "at": _now(),
+            "tokenId": who.token_id,
+            "tokenName": who.name,
+            "role": who.role.value,
+            "action": action,
+            "what": what[:4000],
+            "records": records,
+            "status": status,
+        },
+        database_=graph.database,
+    )
+
+
+async def audit_log(graph: Graph, *, since: str = "", limit: int = 1000) -> list[AuditEntry]:
+    """Audit entries, newest first."""
+    records, _, _ = await graph.driver.execute_query(
+        q.LIST_AUDIT,
+        parameters_={"since": since, "limit": limit},
+        routing_=RoutingControl.READ,
+        database_=graph.database,
+    )
+    return [
+        AuditEntry(
+            id=e["id"],
+            at=e["at"],
+            token_id=e["tokenId"],
+            token_name=e["tokenName"],
+            role=e["role"],
+            action=e["action"],
+            what=e["what"],
+            records=e["records"],
+            status=e["status"],
+        )
+        for e in (r["entry"] for r in records)
+    ]
