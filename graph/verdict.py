@@ -88,7 +88,7 @@ def to_evidence(raw: dict[str, Any], policy: Policy) -> Evidence:
     name = raw.get("name") or raw.get("type") or "unnamed"
     return Evidence(
         id=raw["id"],
-        kind=policy.evidence_kind(name, fallback=raw.get("type") or "check"),
+        kind=policy.evidence_kind(name, fallback=raw.get("kind") or raw.get("type") or "check"),
         name=name,
         conclusion=(raw.get("conclusion") or raw.get("status") or "unknown").lower(),
         commit_sha=raw.get("commitSha"),

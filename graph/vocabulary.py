@@ -81,6 +81,10 @@ PROPERTIES: dict[Label, frozenset[str]] = {
             "reviewer",
             "verification",
             "subject",
+            "contributorType",
+            "humanAuthor",
+            "files",
+            "url",
         }
     ),
     Label.PERSON: frozenset({"name", "emails", "isBot", "aliases", "gitlabUsername", "pagerdutyId", "opsgenieId"}),
@@ -127,6 +131,15 @@ PROPERTIES: dict[Label, frozenset[str]] = {
             "files",
             "pushHead",
             "aiTools",
+            "committerName",
+            "committerEmail",
+            "signature",
+            "aiLines",
+            "humanLines",
+            "aiShare",
+            "additions",
+            "deletions",
+            "testFiles",
         }
     ),
     Label.REVIEW: frozenset({"state", "submittedAt", "commitSha", "url"}),
@@ -142,6 +155,11 @@ PROPERTIES: dict[Label, frozenset[str]] = {
             "completedAt",
             "app",
             "repo",
+            "kind",
+            "digest",
+            "artifact",
+            "predicateType",
+            "builder",
         }
     ),
     Label.DEPLOYMENT: frozenset(
@@ -220,5 +238,5 @@ INDEXED: dict[Label, tuple[str, ...]] = {
     Label.DEPLOYMENT: ("service", "startedAt"),
     Label.INCIDENT: ("triggeredAt",),
     Label.CHANGE: ("repo", "mergedAt"),
-    Label.EVIDENCE: ("commitSha",),
+    Label.EVIDENCE: ("commitSha", "digest"),
 }

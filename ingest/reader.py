@@ -122,4 +122,6 @@ def _parse(text: str, location: str, *, source: str | None, type: str | None) ->
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         return Unreadable(location, f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", text)
+    except RecursionError:
+        return Unreadable(location, "JSON nested too deeply to read", text[:10000])
     return to_event(doc, text, location, source=source, type=type)
