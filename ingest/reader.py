@@ -95,7 +95,9 @@ def read_file(
 ) -> Iterator[Event | Unreadable]:
     """Events in one file: one JSON document, one per line for .jsonl/.ndjson, or the text of a text source."""
     try:
-        if source is not None and path.suffix.lower() in text_suffixes:
+        suffix = path.suffix.lower()
+        # A file named on the command line for a text source is text unless it is plainly JSON.
+        if source is not None and text_suffixes and (suffix in text_suffixes or suffix not in JSON_SUFFIXES):
             text = path.read_text(encoding="utf-8")
             yield Event(
                 source=source, type=type, id=content_id(text), payload=text, received_at=now(), location=str(path)
