@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from neo4j.exceptions import DriverError, Neo4jError
 from strawberry.fastapi import GraphQLRouter
 
-from api import admin
+from api import admin, export
 from api.auth import graphql_caller
 from api.limits import BodyLimit
 from api.schema import Context, schema
@@ -58,6 +58,7 @@ def create_app(
     app.add_middleware(BodyLimit, limits={"/graphql": GRAPHQL_BODY_LIMIT, "/admin": ADMIN_BODY_LIMIT})
     app.include_router(GraphQLRouter(schema, context_getter=context), prefix="/graphql")
     app.include_router(admin.router)
+    app.include_router(export.router)
 
     @app.get("/healthz")
     async def healthz(request: Request) -> JSONResponse:

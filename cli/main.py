@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from cli.access import audit, token
 from cli.common import fail, user_errors, with_graph
+from cli.export import export, verify_export
 from cli.render import change_text
 from cli.trace import trace
 from graph import local_neo4j, repository
@@ -239,6 +240,8 @@ def demo(reset: bool) -> None:
 
 main.add_command(trace)
 main.add_command(token)
+main.add_command(export)
+main.add_command(verify_export)
 main.add_command(audit)
 
 if __name__ == "__main__":

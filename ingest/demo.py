@@ -41,7 +41,16 @@ def envelopes() -> list[Envelope]:
             created_at="2026-01-04T09:00:00Z",
         ),
         ex.check_run(REPO, name="unit-tests", head=human_head, conclusion="success", run_id=4101),
-        ex.review(REPO, 41, reviewer="bob", state="approved", commit=human_head, review_id=4111, pr_author="alice"),
+        ex.review(
+            REPO,
+            41,
+            reviewer="bob",
+            state="approved",
+            commit=human_head,
+            review_id=4111,
+            pr_author="alice",
+            at="2026-01-04T10:30:00Z",
+        ),
         ex.pull_request(
             REPO,
             41,
