@@ -14,9 +14,15 @@ from graph import schema as graph_schema
 from graph.driver import Graph, GraphUnavailable, open_graph
 from graph.policy import PolicyError
 from graph.settings import Settings
+from ingest.identity import IdentityError
 
 T = TypeVar("T")
-USER_ERRORS: tuple[type[Exception], ...] = (GraphUnavailable, local_neo4j.LocalNeo4jError, PolicyError)
+USER_ERRORS: tuple[type[Exception], ...] = (
+    GraphUnavailable,
+    local_neo4j.LocalNeo4jError,
+    PolicyError,
+    IdentityError,
+)
 
 
 def fail(message: str, code: int = 2) -> None:

@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from cli.access import audit, token
 from cli.common import fail, user_errors, with_graph
 from cli.export import export, verify_export
+from cli.git import ingest_git
 from cli.render import change_text
 from cli.trace import trace
 from graph import local_neo4j, repository
@@ -241,6 +242,7 @@ def demo(reset: bool) -> None:
 main.add_command(trace)
 main.add_command(token)
 main.add_command(export)
+main.add_command(ingest_git)
 main.add_command(verify_export)
 main.add_command(audit)
 

@@ -15,6 +15,7 @@ from graph.driver import Graph
 from graph.vocabulary import Label
 from graph.writer import WriteStats, write_batch
 from ingest import quarantine
+from ingest.identity import Identities, resolve
 from ingest.reader import Unreadable, list_files, read_file
 from ingest.redact import count_redactions, redact
 from ingest.sources import SOURCES
@@ -94,9 +95,12 @@ class Ingestor:
         quarantine_dir: Path,
         on_reject: Callable[[Rejection], None] | None = None,
         keep_raw: bool = True,
+        identities: Identities | None = None,
     ):
         self.graph = graph
         self.keep_raw = keep_raw
+        # One person, many handles: Person keys are rewritten to the canonical login before writing.
+        self.identities = identities if identities is not None else Identities.load()
         self.quarantine_dir = quarantine_dir
         self.on_reject = on_reject
         self.summary = Summary()
@@ -129,7 +133,7 @@ class Ingestor:
 
     async def flush(self) -> None:
         if len(self.pending):
-            self.summary.written.add(await write_batch(self.graph, self.pending))
+            self.summary.written.add(await write_batch(self.graph, resolve(self.pending, self.identities)))
             self.pending = Batch()
 
 

@@ -1,0 +1,113 @@
+"""`tracegraph ingest-git PATH`: a local repository's commits, merges, trailers and git-ai notes."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from graph import local_neo4j
+from graph import schema as graph_schema
+from graph.driver import Graph, GraphUnavailable, open_graph
+from graph.settings import Settings, get_settings
+from ingest.git_repo import GitError, GitIngestor, GitRepo, GitSummary, count_commits, git_since, open_repository
+from ingest.identity import Identities, IdentityError
+from ingest.runner import Rejection
+
+# owner/name, or group/subgroup/name on GitLab.
+REPO_NAME = re.compile(r"[^\s/]+(?:/[^\s/]+)+")
+USER_ERRORS = (GitError, IdentityError, GraphUnavailable, local_neo4j.LocalNeo4jError)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+async def _ingest(settings: Settings, repo: GitRepo, since: str | None, identities: Identities) -> GitSummary:
+    graph = await open_graph(settings)
+    try:
+        await graph_schema.ensure_schema(graph)
+        return await _run(graph, settings, repo, since, identities)
+    finally:
+        await graph.close()
+
+
+async def _run(graph: Graph, settings: Settings, repo: GitRepo, since: str | None, ids: Identities) -> GitSummary:
+    def rejected(r: Rejection) -> None:
+        click.echo(f"rejected {r.location}: {r.reason}", err=True)
+
+    total = await count_commits(repo, since)
+    with Progress(
+        TextColumn(f"ingesting {repo.name}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as progress:
+        task = progress.add_task("commits", total=total)
+        ingestor = GitIngestor(
+            graph,
+            repo,
+            ids,
+            settings.quarantine_dir,
+            on_commit=lambda _: progress.advance(task),
+            on_reject=rejected,
+        )
+        return await ingestor.run(since)
+
+
+def _print_summary(summary: GitSummary) -> None:
+    w = summary.written
+    rate = summary.commits / summary.seconds if summary.seconds else 0.0
+    notes = f", {summary.notes} git-ai notes" if summary.notes else ""
+    click.echo(
+        f"read {summary.commits} commits of {summary.repo} ({summary.merges} merges{notes}), "
+        f"{len(summary.rejected)} rejected; {w.nodes_created} nodes and {w.edges_created} edges created, "
+        f"{w.properties_set} properties set; {summary.seconds:.1f} s ({rate:.0f} commits/s)"
+    )
+    if summary.redactions:
+        click.echo(f"secrets redacted: git {summary.redactions}")
+    if summary.notes_skipped:
+        click.echo(
+            f"{summary.notes_skipped} git-ai notes (refs/notes/ai) were not read: this tracegraph has no "
+            "git-ai notes reader (ingest.git_ai_notes)",
+            err=True,
+        )
+
+
+@click.command("ingest-git")
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--since", help="Only commits committed since this ISO-8601 date or time, e.g. 2024-01-31.")
+@click.option("--repo", "repo_name", help="Repository name in the graph, owner/name [from the origin remote].")
+@click.option(
+    "--aliases",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="YAML file mapping people to their e-mails and handles [$TRACEGRAPH_ALIASES].",
+)
+def ingest_git(path: Path, since: str | None, repo_name: str | None, aliases: Path | None) -> None:
+    """Ingest the commits of the git repository at PATH (all branches, tags and its refs/notes/ai)."""
+    try:
+        since_iso = git_since(since)
+    except ValueError as exc:
+        _fail(str(exc))
+        return
+    if repo_name is not None and not REPO_NAME.fullmatch(repo_name):
+        _fail(f"--repo {repo_name!r} is not a repository name; write it as owner/name")
+    try:
+        repo = open_repository(path, name=repo_name)
+        identities = Identities.load(aliases)
+        summary = asyncio.run(_ingest(get_settings(), repo, since_iso, identities))
+    except USER_ERRORS as exc:
+        _fail(str(exc))
+        return
+    _print_summary(summary)
+    if summary.rejected:
+        click.echo(f"rejected commits and notes were written to {get_settings().quarantine_dir}", err=True)
+        sys.exit(1)
