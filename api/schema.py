@@ -6,6 +6,7 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.dataloader import DataLoader
 from strawberry.experimental.pydantic import type as pydantic_type
+from strawberry.tools import merge_types
 from strawberry.types import Info
 
 from graph import models, repository
@@ -277,8 +278,10 @@ class Query:
 def build_schema() -> strawberry.Schema:
     """The public schema, with depth/alias/token limits and the audit log."""
     from api.limits import graphql_extensions
+    from api.metrics import MetricsQuery
 
-    return strawberry.Schema(query=Query, extensions=graphql_extensions())
+    root = merge_types("Query", (Query, MetricsQuery))
+    return strawberry.Schema(query=root, extensions=graphql_extensions())
 
 
 schema = build_schema()

@@ -17,6 +17,7 @@ from cli.access import audit, token
 from cli.common import fail, user_errors, with_graph
 from cli.export import export, verify_export
 from cli.git import ingest_git
+from cli.metrics import metrics as metrics_command
 from cli.render import change_text
 from cli.trace import trace
 from graph import local_neo4j, repository
@@ -243,6 +244,7 @@ main.add_command(trace)
 main.add_command(token)
 main.add_command(export)
 main.add_command(ingest_git)
+main.add_command(metrics_command)
 main.add_command(verify_export)
 main.add_command(audit)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from graph import queries
 from graph.driver import Graph
+from graph.queries import metrics as metrics_queries
 from graph.vocabulary import INDEXED, KEYS
 
 
@@ -11,6 +12,7 @@ def statements() -> list[str]:
     """The DDL, built only from the closed vocabulary."""
     ddl = [queries.unique_constraint(label, key) for label, key in KEYS.items()]
     ddl += [queries.property_index(label, prop) for label, props in INDEXED.items() for prop in props]
+    ddl += list(metrics_queries.INDEXES)
     return ddl
 
 

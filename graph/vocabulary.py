@@ -239,4 +239,5 @@ INDEXED: dict[Label, tuple[str, ...]] = {
     Label.INCIDENT: ("triggeredAt",),
     Label.CHANGE: ("repo", "mergedAt"),
     Label.EVIDENCE: ("commitSha", "digest"),
+    Label.AGENT_SESSION: ("startedAt",),
 }
