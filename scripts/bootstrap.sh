@@ -7,12 +7,15 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v java >/dev/null 2>&1 && command -v javac >/dev/null 2>&1 || need_apt+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
+# The test suite opens the HTML evidence report in Debian's headless Chromium.
+if [ "${1:-}" = dev ] && ! command -v chromium >/dev/null 2>&1; then need_apt+=(chromium); fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "Installing ${need_apt[*]} with apt-get..." >&2
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
   else
-    echo "error: tracegraph needs ${need_apt[*]} to boot Neo4j without Docker; install them (or set NEO4J_URI)." >&2
+    echo "error: tracegraph needs ${need_apt[*]} (Java and Maven boot Neo4j without Docker; Chromium renders" \
+         "the HTML report in tests); install them (or set NEO4J_URI)." >&2
     exit 2
   fi
 fi
