@@ -157,3 +157,36 @@ def count_redactions(value: object) -> int:
     if isinstance(value, list | tuple | set | frozenset):
         return sum(count_redactions(v) for v in value)
     return 0
+
+
+# A JSON key that names a secret (access_token, client_secret, X-Api-Key …); its string value is one.
+_SECRET_KEY = re.compile(
+    r"[A-Za-z0-9_.-]*(?:password|passwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key)"
+    r"(?:[_-]?key)?",
+    re.I,
+)
+# Keys that say "token" but hold no secret in the payloads tracegraph reads.
+_NOT_SECRET_KEYS = frozenset({"tokens", "token_count", "max_tokens", "input_tokens", "output_tokens", "token_type"})
+
+
+def redact_value(value: object, key: str | None = None) -> object:
+    """Redact every string inside a JSON value; a string under a secret-like key is a secret itself.
+
+    Redacting the serialised text is not enough: JSON escapes the quotes the text rules rely on.
+    """
+    if isinstance(value, str):
+        cleaned = redact(value) or value
+        if (
+            key is not None
+            and cleaned == value
+            and key.lower() not in _NOT_SECRET_KEYS
+            and _SECRET_KEY.fullmatch(key)
+            and _real_quoted(value)
+        ):
+            return f"{MARKER}secret-assignment]"
+        return cleaned
+    if isinstance(value, dict):
+        return {k: redact_value(v, k if isinstance(k, str) else None) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_value(v) for v in value]
+    return value

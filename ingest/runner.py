@@ -17,7 +17,7 @@ from graph.writer import WriteStats, write_batch
 from ingest import quarantine
 from ingest.identity import Identities, resolve
 from ingest.reader import Unreadable, list_files, read_file
-from ingest.redact import count_redactions, redact
+from ingest.redact import count_redactions, redact, redact_value
 from ingest.sources import SOURCES
 from ingest.sources.base import Event, Rejected
 
@@ -60,8 +60,10 @@ def normalise(event: Event) -> Batch:
 
 def add_source_event(batch: Batch, event: Event) -> None:
     """Keep the raw document (secrets redacted) as a SourceEvent node keyed by source:event id."""
-    body = event.payload if isinstance(event.payload, str) else json.dumps(event.payload, sort_keys=True, default=str)
-    body = redact(body) or ""
+    if isinstance(event.payload, str):
+        body = redact(event.payload) or ""
+    else:
+        body = json.dumps(redact_value(event.payload), sort_keys=True, default=str)
     batch.node(
         Label.SOURCE_EVENT,
         source_event_id(event.source, event.id),
@@ -121,7 +123,10 @@ class Ingestor:
         try:
             batch = normalise(item)
         except Rejected as exc:
-            self._reject(item.location, str(exc), raw or json.dumps(item.payload, default=str), item.source)
+            document = (
+                item.payload if isinstance(item.payload, str) else json.dumps(redact_value(item.payload), default=str)
+            )
+            self._reject(item.location, str(exc), raw or document, item.source)
             return
         self.summary.accepted += 1
         self.summary.redactions[item.source] += sum(count_redactions(n.props) for n in batch.nodes)

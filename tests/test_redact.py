@@ -162,3 +162,19 @@ def test_large_pasted_blobs_stay_linear(blob: str) -> None:
     started = time.perf_counter()
     redact(blob)
     assert time.perf_counter() - started < 2.0
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({"api_key": "Zq8" + "vW3nR6tY1u"}, {"api_key": "[REDACTED:secret-assignment]"}),
+        ({"client_secret": "${CLIENT_SECRET}"}, {"client_secret": "${CLIENT_SECRET}"}),
+        ({"tokens": 1200, "token_type": "bearer"}, {"tokens": 1200, "token_type": "bearer"}),
+        ({"nested": [{"body": "use ghp_" + "a1B2" * 9}]}, {"nested": [{"body": "use [REDACTED:github-token]"}]}),
+        ({"title": "password reset flow"}, {"title": "password reset flow"}),
+    ],
+)
+def test_json_values_are_redacted_structurally(value: object, expected: object) -> None:
+    from ingest.redact import redact_value
+
+    assert redact_value(value) == expected
