@@ -9,7 +9,6 @@ BATCH_COMMITS. Each commit is its own event (source `git`, id `{repo}@{sha}`, so
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import re
 import shutil
@@ -32,7 +31,7 @@ from ingest import quarantine
 from ingest.identity import Identities, resolve
 from ingest.reader import now
 from ingest.redact import count_redactions, redact
-from ingest.runner import Rejection, source_event_id
+from ingest.runner import Rejection, add_source_event
 from ingest.sources.base import Event, iso
 from ingest.trailers import ai_links, parse_trailers
 
@@ -356,25 +355,6 @@ def commit_event(repo: GitRepo, commit: GitCommit, received_at: str) -> Event:
     return Event(SOURCE, "commit", f"{repo.name}@{commit.sha}", commit.raw(), received_at, location=str(repo.root))
 
 
-def add_raw(batch: Batch, event: Event) -> None:
-    """The commit's SourceEvent, as ingest.runner.add_source_event keeps it.
-
-    Not that function itself: it would redact the body again, and redaction is most of the cost
-    of reading a large history; commit_event's payload is already redacted.
-    """
-    body = str(event.payload)
-    batch.node(
-        Label.SOURCE_EVENT,
-        source_event_id(event.source, event.id),
-        version=event.version(event.received_at),
-        origin=event.origin,
-        type=event.type or "",
-        digest="sha256:" + hashlib.sha256(body.encode()).hexdigest(),
-        body=body,
-        location=event.location,
-    )
-
-
 def add_commit(batch: Batch, event: Event, commit: GitCommit, *, repo: str) -> None:
     """The Commit node, its PARENT edges and the agent sessions its trailers name."""
     message = commit.message.rstrip("\n")
@@ -495,7 +475,7 @@ class GitIngestor:
             self._add_note(one, event, commit)
         self.summary.redactions += count_redactions(commit.safe_message) + count_redactions(commit.safe_note)
         if self.keep_raw:
-            add_raw(one, event)
+            add_source_event(one, event, already_redacted=True)  # commit.raw() is redacted
         batch.extend(one)
 
     def _add_note(self, batch: Batch, event: Event, commit: GitCommit) -> None:

@@ -58,9 +58,14 @@ def normalise(event: Event) -> Batch:
         ) from exc
 
 
-def add_source_event(batch: Batch, event: Event) -> None:
-    """Keep the raw document (secrets redacted) as a SourceEvent node keyed by source:event id."""
-    if isinstance(event.payload, str):
+def add_source_event(batch: Batch, event: Event, *, already_redacted: bool = False) -> None:
+    """Keep the raw document (secrets redacted) as a SourceEvent node keyed by source:event id.
+
+    `already_redacted` skips a second pass where the caller built the payload from redacted text.
+    """
+    if already_redacted:
+        body = event.payload if isinstance(event.payload, str) else json.dumps(event.payload, sort_keys=True)
+    elif isinstance(event.payload, str):
         body = redact(event.payload) or ""
     else:
         body = json.dumps(redact_value(event.payload), sort_keys=True, default=str)
