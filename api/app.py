@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -11,7 +14,7 @@ from fastapi.responses import JSONResponse
 from neo4j.exceptions import DriverError, Neo4jError
 from strawberry.fastapi import GraphQLRouter
 
-from api import admin, export
+from api import admin, export, webhooks
 from api.auth import graphql_caller
 from api.limits import BodyLimit
 from api.schema import Context, schema
@@ -21,13 +24,20 @@ from graph.access import Principal
 from graph.driver import Graph, open_graph
 from graph.policy import Policy, load_policy
 from graph.settings import Settings, get_settings
+from ingest.inbox import Inbox, inbox_dir
+from ingest.worker import run_worker
 
+log = logging.getLogger("uvicorn.error")  # the serve worker's lines show among uvicorn's own
 GRAPHQL_BODY_LIMIT = 64 * 1024
 ADMIN_BODY_LIMIT = 16 * 1024
 
 
 def create_app(
-    settings: Settings | None = None, *, graph: Graph | None = None, policy: Policy | None = None
+    settings: Settings | None = None,
+    *,
+    graph: Graph | None = None,
+    policy: Policy | None = None,
+    worker: bool = False,
 ) -> FastAPI:
     """Build the app; the driver is opened in lifespan (or handed in by tests) and closed on exit."""
 
@@ -39,9 +49,19 @@ def create_app(
         app.state.policy = policy or load_policy(config.policy_file)
         await graph_schema.ensure_schema(app.state.graph)
         await access.ensure_access_schema(app.state.graph)
+        app.state.inbox = Inbox(inbox_dir(config))
+        app.state.webhook_settings = webhooks.WebhookSettings()
+        stop = asyncio.Event()
+        drain = None
+        if worker:
+            drain = asyncio.create_task(run_worker(app.state.graph, app.state.inbox, stop, log=log.info))
         try:
             yield
         finally:
+            if drain is not None:
+                stop.set()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(drain, timeout=30)  # a batch in flight finishes; cancelled after that
             if owned:
                 await app.state.graph.close()
 
@@ -59,6 +79,7 @@ def create_app(
     app.include_router(GraphQLRouter(schema, context_getter=context), prefix="/graphql")
     app.include_router(admin.router)
     app.include_router(export.router)
+    app.include_router(webhooks.router)
 
     @app.get("/healthz")
     async def healthz(request: Request) -> JSONResponse:

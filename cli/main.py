@@ -17,6 +17,7 @@ from cli.access import audit, token
 from cli.common import fail, user_errors, with_graph
 from cli.export import export, verify_export
 from cli.git import ingest_git
+from cli.inbox import inbox as inbox_command
 from cli.metrics import metrics as metrics_command
 from cli.render import change_text
 from cli.trace import trace
@@ -171,9 +172,10 @@ def ask_change(ref: str, as_json: bool) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--worker", "with_worker", is_flag=True, help="Also drain the inbox in this process (a background task).")
 @user_errors
-def serve(host: str, port: int) -> None:
-    """Run the API: GraphQL at /graphql (GraphiQL in a browser), health at /healthz."""
+def serve(host: str, port: int, with_worker: bool) -> None:
+    """Run the API: GraphQL at /graphql (GraphiQL in a browser), webhooks, health at /healthz."""
     import uvicorn
 
     from api.app import create_app
@@ -181,29 +183,35 @@ def serve(host: str, port: int) -> None:
     settings = get_settings()
     asyncio.run(with_graph(settings, lambda g: asyncio.sleep(0)))  # fail fast, with a clear message
     click.echo(f"tracegraph API listening on http://{host}:{port} (GraphQL at http://{host}:{port}/graphql)")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(settings, worker=with_worker), host=host, port=port, log_level="info")
 
 
 @main.command()
-@click.option("--inbox", type=click.Path(file_okay=False, path_type=Path), help="Spool folder [TRACEGRAPH_HOME/inbox].")
-@click.option("--interval", default=1.0, show_default=True, help="Seconds between scans of the inbox.")
+@click.option(
+    "--inbox",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Inbox folder [TRACEGRAPH_INBOX or TRACEGRAPH_HOME/inbox].",
+)
+@click.option("--interval", default=1.0, show_default=True, help="Seconds between scans of an empty inbox.")
+@click.option("--batch-size", default=100, show_default=True, help="Deliveries written per transaction.")
 @click.option("--once", is_flag=True, help="Drain what is there and exit.")
 @user_errors
-def worker(inbox: Path | None, interval: float, once: bool) -> None:
-    """Ingest event files dropped into INBOX/incoming (moved to INBOX/done once written)."""
-    from ingest import worker as spool
+def worker(inbox: Path | None, interval: float, batch_size: int, once: bool) -> None:
+    """Drain the durable inbox into Neo4j: webhook deliveries, and envelope files dropped into INBOX/incoming."""
+    from ingest import worker as inbox_worker
+    from ingest.inbox import inbox_dir
 
     settings = get_settings()
-    folder = inbox or settings.home / "inbox"
-    click.echo(f"tracegraph worker draining {spool.incoming(folder).resolve()}", err=True)
+    folder = inbox or inbox_dir(settings)
+    click.echo(f"tracegraph worker draining {folder.resolve()} (`tracegraph inbox` shows what waits)", err=True)
     asyncio.run(
         with_graph(
             settings,
-            lambda g: spool.run(
+            lambda g: inbox_worker.run(
                 g,
                 folder,
-                quarantine_dir=settings.quarantine_dir,
                 interval=interval,
+                batch_size=batch_size,
                 once=once,
                 log=lambda line: click.echo(line, err=True),
             ),
@@ -247,6 +255,7 @@ main.add_command(ingest_git)
 main.add_command(metrics_command)
 main.add_command(verify_export)
 main.add_command(audit)
+main.add_command(inbox_command)
 
 if __name__ == "__main__":
     main()

@@ -166,3 +166,14 @@ def test_injection_attempts_through_every_argument_change_nothing(settings: Sett
             assert all(v in (None, []) for v in data.values()), (query, data)
     after = run_graph(settings, repository.counts)
     assert {k: v for k, v in after.items() if k not in {"AuditEntry", "ApiToken"}} == before
+
+
+def test_events_take_an_ingester_token_and_refuse_readers(settings: Settings) -> None:
+    envelope = json.dumps({"source": "github", "type": "ping", "id": "p-1", "payload": {"zen": "hi"}})
+    with api(settings, role=None) as client:
+        assert client.post("/events", content=envelope).status_code == 401
+        reader = {"Authorization": f"Bearer {token(settings, 'reader')}"}
+        refused = client.post("/events", content=envelope, headers=reader)
+        assert refused.status_code == 403 and "needs ingester" in refused.json()["detail"]
+        ingester = {"Authorization": f"Bearer {token(settings, 'ingester')}"}
+        assert client.post("/events", content=envelope, headers=ingester).status_code == 202

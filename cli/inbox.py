@@ -1,0 +1,118 @@
+"""`tracegraph inbox`: what waits, what failed and what is quarantined in the durable inbox; retry them."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from graph.settings import get_settings
+from ingest.inbox import CLAIMED, DONE, FAILED, PENDING, QUARANTINE, Entry, Inbox, inbox_dir
+
+LABELS = {PENDING: "pending", CLAIMED: "claimed", FAILED: "failed", QUARANTINE: "quarantined", DONE: "done"}
+INBOX_OPTION = click.option(
+    "--inbox",
+    "folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Inbox folder [TRACEGRAPH_INBOX or TRACEGRAPH_HOME/inbox].",
+)
+
+
+def _open(folder: Path | None) -> Inbox:
+    return Inbox(folder or inbox_dir(get_settings()))
+
+
+def _row(entry: Entry) -> dict[str, Any]:
+    reason = entry.reason or {}
+    return {
+        "id": entry.key[:12] or entry.name,
+        "state": LABELS[entry.state],
+        "source": entry.get("source"),
+        "type": entry.get("type"),
+        "delivery": entry.get("id"),
+        "received_at": entry.get("received_at"),
+        "reason": reason.get("reason") or (None if entry.document is not None else "entry file is unreadable"),
+        "file": str(entry.path),
+    }
+
+
+def _short(value: Any, width: int) -> str:
+    text = "" if value is None else str(value).replace("\n", " ")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _print_rows(title: str, rows: list[dict[str, Any]], total: int, *, reasons: bool) -> None:
+    if not total:
+        return
+    click.echo(f"\n{title} ({total}{', oldest first' if total > 1 else ''}):")
+    click.echo(f"  {'ID':<12}  {'SOURCE':<10}  {'TYPE':<22}  {'DELIVERY':<36}  RECEIVED")
+    for row in rows:
+        line = (
+            f"  {row['id']:<12}  {_short(row['source'], 10):<10}  {_short(row['type'], 22):<22}  "
+            f"{_short(row['delivery'], 36):<36}  {_short(row['received_at'], 27)}"
+        )
+        click.echo(line.rstrip())
+        if reasons and row["reason"]:
+            click.echo(f"      reason: {_short(row['reason'], 200)}")
+    if total > len(rows):
+        click.echo(f"  … and {total - len(rows)} more (--limit)")
+
+
+@click.group(invoke_without_command=True)
+@INBOX_OPTION
+@click.option("--limit", default=20, show_default=True, help="Entries shown per state.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON.")
+@click.pass_context
+def inbox(ctx: click.Context, folder: Path | None, limit: int, as_json: bool) -> None:
+    """List pending, failed and quarantined deliveries of the durable inbox, with counts."""
+    ctx.obj = folder
+    if ctx.invoked_subcommand is not None:
+        return
+    box = _open(folder)
+    counts = box.counts()
+    shown = {state: [_row(e) for e in box.entries(state, limit=limit)] for state in (FAILED, QUARANTINE, PENDING)}
+    if as_json:
+        click.echo(json.dumps({"inbox": str(box.root), "counts": counts, **shown}, indent=2, default=str))
+        return
+    click.echo(f"inbox {box.root.resolve()}")
+    for state in (PENDING, CLAIMED, FAILED, QUARANTINE, DONE):
+        click.echo(f"  {LABELS[state]:<12} {counts[state]:>7}")
+    _print_rows("failed: Neo4j refused the write", shown[FAILED], counts[FAILED], reasons=True)
+    _print_rows("quarantined: cannot be normalised", shown[QUARANTINE], counts[QUARANTINE], reasons=True)
+    _print_rows("pending", shown[PENDING], counts[PENDING], reasons=False)
+    if counts[FAILED] or counts[QUARANTINE]:
+        click.echo("\nretry with `tracegraph inbox retry ID` or `tracegraph inbox retry --all`")
+
+
+@inbox.command("retry")
+@click.argument("ref", required=False)
+@click.option("--all", "everything", is_flag=True, help="Retry every failed and quarantined delivery.")
+@click.option(
+    "--only",
+    type=click.Choice(["failed", "quarantined"]),
+    help="With --all: only this state.",
+)
+@INBOX_OPTION
+@click.pass_obj
+def retry(parent: Path | None, ref: str | None, everything: bool, only: str | None, folder: Path | None) -> None:
+    """Move a failed or quarantined delivery (ID, its delivery id, or --all) back to pending."""
+    box = _open(folder or parent)
+    states = {"failed": (FAILED,), "quarantined": (QUARANTINE,), None: (FAILED, QUARANTINE)}[only]
+    if everything == (ref is not None):
+        click.echo("error: give one ID (see `tracegraph inbox`) or --all", err=True)
+        sys.exit(2)
+    if everything:
+        entries = [e for state in states for e in box.entries(state)]
+    else:
+        entries = box.find(str(ref), states)
+        if not entries:
+            click.echo(f"error: no failed or quarantined delivery matches {ref!r}; see `tracegraph inbox`", err=True)
+            sys.exit(1)
+        if len({e.key for e in entries}) > 1:
+            click.echo(f"error: {ref!r} matches {len(entries)} deliveries; give a longer ID", err=True)
+            sys.exit(1)
+    moved = box.retry(entries)
+    click.echo(f"{moved} deliveries moved back to pending; a running `tracegraph worker` picks them up")
