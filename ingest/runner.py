@@ -51,7 +51,7 @@ def normalise(event: Event) -> Batch:
         raise
     except BatchError as exc:
         raise Rejected(f"{event.source} event does not fit the graph model: {exc}") from exc
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - any normaliser failure parks the event instead of stopping the run
         # A normaliser bug must not take the rest of the input down; the event is parked with the cause.
         raise Rejected(
             f"{event.source} {event.type or ''} payload could not be read: {exc.__class__.__name__}: {exc}"
