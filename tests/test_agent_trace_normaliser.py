@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,6 @@ import pytest
 
 from graph import vocabulary
 from graph.batch import Batch
-from graph.queries import core
 from graph.vocabulary import Label, Rel
 from ingest.reader import Unreadable, list_files, read_file
 from ingest.runner import normalise
@@ -24,28 +22,6 @@ from tests.conftest import CORPUS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "agent_trace"
 HEAD = "275abf69c1764f6a1f4cc8b14fd2fd0c165e3b01"
-
-# Properties these sources write that graph/vocabulary.py does not list yet (a requested change);
-# once it does, extend_vocabulary() changes nothing.
-PENDING_PROPERTIES: dict[Label, frozenset[str]] = {
-    Label.AGENT_SESSION: frozenset({"files", "contributorType", "humanAuthor"}),
-    Label.COMMIT: frozenset({"aiLines", "humanLines", "aiShare"}),
-    Label.EVIDENCE: frozenset({"kind", "predicateType", "builder", "digest", "artifact"}),
-}
-
-
-def extend_vocabulary(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Add PENDING_PROPERTIES to the closed vocabulary for one test (and forget cached MERGE statements)."""
-    for label, extra in PENDING_PROPERTIES.items():
-        monkeypatch.setitem(vocabulary.PROPERTIES, label, vocabulary.PROPERTIES[label] | extra)
-    core.merge_nodes.cache_clear()
-
-
-@pytest.fixture(autouse=True)
-def _vocabulary(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    extend_vocabulary(monkeypatch)
-    yield
-    core.merge_nodes.cache_clear()
 
 
 def fixture(name: str) -> dict[str, Any]:

@@ -7,18 +7,15 @@ end-to-end change → incident → postmortem test) can import them.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from graph import queries, repository
 from graph.driver import Graph
-from graph.queries import core
 from graph.settings import Settings
 from ingest import examples as ex
 from tests.conftest import api, load, run_graph
-from tests.test_agent_trace_normaliser import extend_vocabulary
 
 Envelope = dict[str, Any]
 REPO = "acme/ledger"
@@ -32,13 +29,6 @@ query($repo: String!, $number: Int!) {
   }
 }
 """
-
-
-@pytest.fixture(autouse=True)
-def _vocabulary(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    extend_vocabulary(monkeypatch)
-    yield
-    core.merge_nodes.cache_clear()
 
 
 # --- builders ------------------------------------------------------------------------------------

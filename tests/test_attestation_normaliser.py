@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from graph.batch import Batch
-from graph.queries import core
 from graph.vocabulary import ORIGIN_PROPERTIES, Label, Rel
 from ingest.reader import Unreadable, list_files, read_file
 from ingest.runner import normalise
@@ -19,18 +17,11 @@ from ingest.sources.attestation import SOURCE, evidence_id
 from ingest.sources.attestation_parse import MAX_SUBJECTS, git_repo, kind_of
 from ingest.sources.base import Event, Rejected
 from tests.conftest import CORPUS
-from tests.test_agent_trace_normaliser import corpus_outcomes, extend_vocabulary
+from tests.test_agent_trace_normaliser import corpus_outcomes
 
 FIXTURES = Path(__file__).parent / "fixtures" / "attestation"
 BUILT = "91be1baa4f248ef5b2d0fa314425a3002fb17f0f"
 TESTED = "73e63353891dd8be2b9cccf5a3a1178178fd8fba"
-
-
-@pytest.fixture(autouse=True)
-def _vocabulary(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    extend_vocabulary(monkeypatch)
-    yield
-    core.merge_nodes.cache_clear()
 
 
 def fixture(name: str) -> Any:

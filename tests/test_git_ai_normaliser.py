@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from graph.batch import Batch
-from graph.queries import core
 from graph.vocabulary import ORIGIN_PROPERTIES, Label, Rel
 from ingest.git_ai_notes import AuthorshipNote, add_note, parse_note, person
 from ingest.reader import list_files, read_file
@@ -18,7 +16,7 @@ from ingest.runner import normalise
 from ingest.sources.base import Event, Rejected
 from ingest.sources.git_ai import SOURCE
 from tests.conftest import CORPUS
-from tests.test_agent_trace_normaliser import corpus_outcomes, extend_vocabulary
+from tests.test_agent_trace_normaliser import corpus_outcomes
 
 FIXTURES = Path(__file__).parent / "fixtures" / "git_ai"
 SESSIONS_SHA = "2ded9231c59de5a9e93a6899593d6b7da5889d7b"
@@ -27,13 +25,6 @@ EMPTY_SHA = "7a1706f16a050f7f9f85a1f2e5b5f768f39cc67b"
 MIXED_SHA = "91be1baa4f248ef5b2d0fa314425a3002fb17f0f"
 SESSIONS_FILE = f"{SESSIONS_SHA}.sessions.txt"
 EMPTY_FILE = f"{EMPTY_SHA}-empty.log"
-
-
-@pytest.fixture(autouse=True)
-def _vocabulary(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    extend_vocabulary(monkeypatch)
-    yield
-    core.merge_nodes.cache_clear()
 
 
 def text(name: str) -> str:
