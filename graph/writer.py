@@ -1,7 +1,13 @@
-"""Write a Batch to Neo4j: grouped UNWIND … MERGE statements in one transaction."""
+"""Write a Batch to Neo4j: grouped UNWIND … MERGE statements in one transaction.
+
+Rows are folded first (one per node, one per edge) and grouped by the exact set of properties they
+carry, so each statement sets only what its rows assert and values travel as compact lists (see
+graph.queries.merge_nodes): packing parameters is most of the client's cost of a write.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -15,66 +21,102 @@ from graph.vocabulary import Label, Rel
 
 CHUNK = 1000
 
+Row = dict[str, Any]
+NodeGroup = tuple[Label, tuple[str, ...]]
+EdgeGroup = tuple[Label, Rel, Label, tuple[str, ...]]
+
 
 @dataclass
 class WriteStats:
     nodes_created: int = 0
     edges_created: int = 0
     properties_set: int = 0
+    # Time Neo4j reports spending on the statements (planning, executing, streaming), for benchmarks.
+    server_ms: int = 0
 
     def add(self, other: WriteStats) -> None:
         self.nodes_created += other.nodes_created
         self.edges_created += other.edges_created
         self.properties_set += other.properties_set
+        self.server_ms += other.server_ms
 
 
-def _fold_nodes(batch: Batch) -> dict[Label, list[dict[str, Any]]]:
+def _fold_nodes(batch: Batch) -> dict[NodeGroup, list[Row]]:
     """One row per node: for each property, the value with the highest version among the rows."""
-    folded: dict[tuple[Label, str], dict[str, Any]] = {}
+    # Per node: its values, and its version (one string while every value comes from one row, else a
+    # dict of versions by property). Most nodes appear once per batch, so the cheap case comes first.
+    folded: dict[tuple[Label, str], list[Any]] = {}
     for n in batch.nodes:
-        row = folded.setdefault((n.label, n.key), {"key": n.key, "p": {}, "v": {}})
+        seen = folded.get((n.label, n.key))
+        if seen is None:
+            folded[(n.label, n.key)] = [dict(n.props), n.version]
+            continue
+        values, versions = seen
+        if isinstance(versions, str):
+            if versions == n.version:
+                values.update(n.props)
+                continue
+            versions = seen[1] = dict.fromkeys(values, versions)
         for prop, value in n.props.items():
-            if n.version >= row["v"].get(prop, ""):
-                row["p"][prop] = value
-                row["v"][prop] = n.version
-    grouped: dict[Label, list[dict[str, Any]]] = defaultdict(list)
-    for (label, _), row in folded.items():
-        grouped[label].append(row)
+            if n.version >= versions.get(prop, ""):
+                values[prop] = value
+                versions[prop] = n.version
+    grouped: dict[NodeGroup, list[Row]] = defaultdict(list)
+    for (label, key), (values, versions) in folded.items():
+        props = tuple(sorted(values))
+        row: Row = {"k": key, "p": [values[p] for p in props]}
+        if isinstance(versions, str):
+            row["v"] = versions
+        elif len(distinct := set(versions.values())) == 1:
+            row["v"] = distinct.pop()
+        else:
+            row["vs"] = [versions[p] for p in props]
+        grouped[(label, props)].append(row)
     return grouped
 
 
-def _fold_edges(batch: Batch) -> dict[tuple[Label, Rel, Label], list[dict[str, Any]]]:
+def _fold_edges(batch: Batch) -> dict[EdgeGroup, list[Row]]:
     """One row per edge: the properties of its highest version."""
-    folded: dict[tuple[Label, Rel, Label, str, str], dict[str, Any]] = {}
+    folded: dict[tuple[Label, Rel, Label, str, str], tuple[str, dict[str, Any]]] = {}
     for e in batch.edges:
         ident = (e.src_label, e.rel, e.dst_label, e.src_key, e.dst_key)
         current = folded.get(ident)
-        if current is None or e.version >= current["v"]:
-            folded[ident] = {"s": e.src_key, "d": e.dst_key, "v": e.version, "p": e.props}
-    grouped: dict[tuple[Label, Rel, Label], list[dict[str, Any]]] = defaultdict(list)
-    for (src, rel, dst, _, _), row in folded.items():
-        grouped[(src, rel, dst)].append(row)
+        if current is None or e.version >= current[0]:
+            folded[ident] = (e.version, e.props)
+    grouped: dict[EdgeGroup, list[Row]] = defaultdict(list)
+    for (src, rel, dst, s, d), (version, values) in folded.items():
+        props = tuple(sorted(values))
+        grouped[(src, rel, dst, props)].append({"s": s, "d": d, "v": version, "p": [values[p] for p in props]})
     return grouped
 
 
-def _plan(batch: Batch) -> list[tuple[str, list[dict[str, Any]]]]:
+def fold(batch: Batch) -> tuple[dict[NodeGroup, list[Row]], dict[EdgeGroup, list[Row]]]:
+    """The rows the writer sends, grouped by (label, properties) and (label, type, label, properties)."""
+    return _fold_nodes(batch), _fold_edges(batch)
+
+
+def _plan(batch: Batch) -> list[tuple[str, list[Row]]]:
     """(statement, rows) pairs: nodes first, then edges, each group in chunks of CHUNK rows."""
-    nodes, edges = _fold_nodes(batch), _fold_edges(batch)
-    plan: list[tuple[str, list[dict[str, Any]]]] = []
-    for label in sorted(nodes):
-        rows = nodes[label]
-        plan += [(queries.merge_nodes(label), rows[i : i + CHUNK]) for i in range(0, len(rows), CHUNK)]
-    for triple in sorted(edges):
-        rows = edges[triple]
-        plan += [(queries.merge_edges(*triple), rows[i : i + CHUNK]) for i in range(0, len(rows), CHUNK)]
+    nodes, edges = fold(batch)
+    plan: list[tuple[str, list[Row]]] = []
+    for label, props in sorted(nodes):
+        rows = nodes[(label, props)]
+        statement = queries.merge_nodes(label, props)
+        plan += [(statement, rows[i : i + CHUNK]) for i in range(0, len(rows), CHUNK)]
+    for src, rel, dst, props in sorted(edges):
+        rows = edges[(src, rel, dst, props)]
+        statement = queries.merge_edges(src, rel, dst, props)
+        plan += [(statement, rows[i : i + CHUNK]) for i in range(0, len(rows), CHUNK)]
     return plan
 
 
-async def _run(tx: AsyncManagedTransaction, plan: list[tuple[str, list[dict[str, Any]]]]) -> WriteStats:
+async def _run(tx: AsyncManagedTransaction, plan: list[tuple[str, list[Row]]]) -> WriteStats:
     stats = WriteStats()
     for statement, rows in plan:
         result = await tx.run(statement, rows=rows)
-        counters = (await result.consume()).counters
+        summary = await result.consume()
+        counters = summary.counters
+        stats.server_ms += (summary.result_available_after or 0) + (summary.result_consumed_after or 0)
         stats.nodes_created += counters.nodes_created
         stats.edges_created += counters.relationships_created
         stats.properties_set += counters.properties_set
@@ -88,3 +130,43 @@ async def write_batch(graph: Graph, batch: Batch) -> WriteStats:
     plan = _plan(batch)
     async with graph.driver.session(database=graph.database) as session:
         return await session.execute_write(_run, plan)
+
+
+class WriteBehind:
+    """Writes batches in the background, one at a time, so the caller normalises the next one meanwhile.
+
+    On a machine with two cores, Python (parsing, normalising, packing) and Neo4j (MERGE) then work
+    at the same time instead of taking turns. At most one batch is in flight: submit() first waits
+    for the previous write (raising its error, if any), and drain() waits for the last one. The
+    caller must yield to the event loop now and then (`await asyncio.sleep(0)`) so the write in
+    flight can progress.
+    """
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.stats = WriteStats()
+        self._inflight: asyncio.Task[WriteStats] | None = None
+
+    @property
+    def busy(self) -> bool:
+        """Whether a write is in flight."""
+        return self._inflight is not None and not self._inflight.done()
+
+    async def submit(self, batch: Batch) -> None:
+        """Start writing `batch` once the previous write has finished."""
+        await self.drain()
+        if len(batch):
+            self._inflight = asyncio.create_task(write_batch(self.graph, batch))
+
+    async def drain(self) -> WriteStats:
+        """Wait for the write in flight; the totals of everything written so far."""
+        if self._inflight is not None:
+            task, self._inflight = self._inflight, None
+            self.stats.add(await task)
+        return self.stats
+
+    def cancel(self) -> None:
+        """Abandon the write in flight (its transaction rolls back), e.g. when the caller fails."""
+        if self._inflight is not None:
+            self._inflight.cancel()
+            self._inflight = None

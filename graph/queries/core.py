@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from graph.vocabulary import KEYS, ORIGIN_PROPERTIES, PROPERTIES, Label, Rel
+from graph.vocabulary import EDGE_PROPERTIES, KEYS, ORIGIN_PROPERTIES, PROPERTIES, Label, Rel
 
 AWAIT_INDEXES = "CALL db.awaitIndexes(300)"
 
@@ -19,38 +19,57 @@ def property_index(label: Label, prop: str) -> str:
     return f"CREATE INDEX {label.lower()}_{prop.lower()} IF NOT EXISTS FOR (n:`{label}`) ON (n.`{prop}`)"
 
 
-@cache
-def merge_nodes(label: Label) -> str:
-    """MERGE nodes of one label; each property keeps the value with the highest version.
+# Writer statements keep their first plan: from an empty database to millions of nodes the only sensible
+# plan is the same (unique-constraint seeks, Expand(Into)), while re-planning a large statement each time
+# the statistics move costs hundreds of milliseconds during a bulk load.
+_KEEP_PLAN = "CYPHER replan=skip\n"
 
-    Rows must name each node once per statement (the writer folds duplicates): Cypher may read
-    every row's current versions before it applies any row's SET.
+
+@cache
+def merge_nodes(label: Label, props: tuple[str, ...]) -> str:
+    """MERGE nodes of one label that carry exactly `props`; each keeps the value with the highest version.
+
+    A row is {k: key, p: [values in `props` order], v: version} or, when its properties come from
+    different versions, {k, p, vs: [version per property]}. A property is written only when the row's
+    version is >= the stored `_v_<prop>`, so replays and reorderings converge. Only the properties
+    present are touched, and values travel as lists rather than maps, which keeps both the Bolt
+    payload and the statement small. Rows must name each node once per statement (the writer folds
+    duplicates): Cypher may read every row's current versions before it applies any row's SET.
     """
-    key = KEYS[label]
-    props = sorted(PROPERTIES[label] | ORIGIN_PROPERTIES)
+    # Names are interpolated into Cypher, so only the closed vocabulary may reach it.
+    if not set(props) <= PROPERTIES[label] | ORIGIN_PROPERTIES or len(set(props)) != len(props):
+        raise ValueError(f"{label} has no properties {sorted(set(props) - PROPERTIES[label] - ORIGIN_PROPERTIES)}")
+    merge = f"{_KEEP_PLAN}UNWIND $rows AS row\nMERGE (n:`{label}` {{`{KEYS[label]}`: row.k}})"
+    if not props:
+        return merge
+    wins = ", ".join(f"v[{i}] >= coalesce(n.`_v_{p}`, '')" for i, p in enumerate(props))
     sets = ",\n    ".join(
-        f"n.`{p}` = CASE WHEN '{p}' IN win THEN row.p.`{p}` ELSE n.`{p}` END, "
-        f"n.`_v_{p}` = CASE WHEN '{p}' IN win THEN row.v.`{p}` ELSE n.`_v_{p}` END"
-        for p in props
+        f"n.`{p}` = CASE WHEN w[{i}] THEN row.p[{i}] ELSE n.`{p}` END, "
+        f"n.`_v_{p}` = CASE WHEN w[{i}] THEN v[{i}] ELSE n.`_v_{p}` END"
+        for i, p in enumerate(props)
     )
     return (
-        "UNWIND $rows AS row\n"
-        f"MERGE (n:`{label}` {{`{key}`: row.key}})\n"
-        "WITH n, row, [k IN keys(row.p) WHERE row.v[k] >= coalesce(n['_v_' + k], '')] AS win\n"
-        f"SET {sets}"
+        f"{merge}\nWITH n, row, coalesce(row.vs, [x IN row.p | row.v]) AS v\nWITH n, row, v, [{wins}] AS w\nSET {sets}"
     )
 
 
 @cache
-def merge_edges(src: Label, rel: Rel, dst: Label) -> str:
-    """MERGE edges of one (label, type, label); the properties with the highest version win."""
+def merge_edges(src: Label, rel: Rel, dst: Label, props: tuple[str, ...]) -> str:
+    """MERGE edges of one (label, type, label) carrying exactly `props`; the highest version wins.
+
+    A row is {s: source key, d: target key, v: version, p: [values in `props` order]}; missing
+    endpoints are created.
+    """
+    if not set(props) <= EDGE_PROPERTIES or len(set(props)) != len(props):
+        raise ValueError(f"edge {rel} has no properties {sorted(set(props) - EDGE_PROPERTIES)}")
+    sets = "".join(f"r.`{p}` = row.p[{i}], " for i, p in enumerate(props))
     return (
-        "UNWIND $rows AS row\n"
+        f"{_KEEP_PLAN}UNWIND $rows AS row\n"
         f"MERGE (a:`{src}` {{`{KEYS[src]}`: row.s}})\n"
         f"MERGE (b:`{dst}` {{`{KEYS[dst]}`: row.d}})\n"
         f"MERGE (a)-[r:`{rel}`]->(b)\n"
         "WITH r, row WHERE row.v >= coalesce(r._v, '')\n"
-        "SET r += row.p, r._v = row.v"
+        f"SET {sets}r._v = row.v"
     )
 
 

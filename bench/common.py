@@ -1,0 +1,143 @@
+"""What the benchmarks share: a bench-owned Neo4j, the machine's description, percentiles.
+
+The bench boots its own local Neo4j (graph.local_neo4j, the engine `tracegraph db start` runs) in
+TRACEGRAPH_BENCH_HOME (default /tmp/tracegraph-bench) on TRACEGRAPH_BENCH_PORT (default 7797), so a
+run never touches a developer's database. With NEO4J_URI set, that server is used instead and emptied
+between runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import platform
+import shutil
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+from graph import local_neo4j
+from graph import schema as graph_schema
+from graph.driver import Graph, open_graph
+from graph.settings import Settings
+
+T = TypeVar("T")
+
+BENCH_HOME = Path(os.environ.get("TRACEGRAPH_BENCH_HOME", "/tmp/tracegraph-bench"))
+BENCH_PORT = int(os.environ.get("TRACEGRAPH_BENCH_PORT", "7797"))
+# Bench-only housekeeping: emptying a server the bench did not boot (a local one is wiped instead).
+EMPTY_IN_BATCHES = "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 1000 ROWS"
+
+
+def local_settings() -> Settings:
+    """Settings of the bench's own local Neo4j (heap and page cache from the usual variables)."""
+    return Settings(  # type: ignore[call-arg]
+        TRACEGRAPH_HOME=BENCH_HOME,
+        TRACEGRAPH_BOLT_PORT=BENCH_PORT,
+        TRACEGRAPH_NEO4J_HEAP=os.environ.get("TRACEGRAPH_NEO4J_HEAP", "1g"),
+        TRACEGRAPH_NEO4J_PAGECACHE_MB=int(os.environ.get("TRACEGRAPH_NEO4J_PAGECACHE_MB", "512")),
+    )
+
+
+def external() -> bool:
+    return bool(os.environ.get("NEO4J_URI"))
+
+
+def connect_settings() -> Settings:
+    """Settings a client uses to reach the bench's Neo4j (running)."""
+    if external():
+        return Settings()
+    server = local_neo4j.status(local_settings())
+    if server is None:
+        raise SystemExit("the bench Neo4j is not running: run `python -m bench.ingest DIR` first")
+    return Settings(NEO4J_URI=server.uri, NEO4J_PASSWORD=server.password, TRACEGRAPH_HOME=BENCH_HOME)  # type: ignore[call-arg]
+
+
+def client_env(settings: Settings) -> dict[str, str]:
+    """Environment for a child process (ingest, uvicorn) that must reach the same Neo4j."""
+    env = dict(os.environ, NEO4J_URI=settings.neo4j_uri or "", NEO4J_USER=settings.neo4j_user)
+    env["NEO4J_PASSWORD"] = settings.neo4j_password or ""
+    env["TRACEGRAPH_HOME"] = str(BENCH_HOME / "client")
+    return env
+
+
+def run(settings: Settings, work: Callable[[Graph], Coroutine[Any, Any, T]]) -> T:
+    """Run async graph work with a fresh driver."""
+
+    async def main() -> T:
+        graph = await open_graph(settings)
+        try:
+            return await work(graph)
+        finally:
+            await graph.close()
+
+    return asyncio.run(main())
+
+
+def fresh_database() -> Settings:
+    """An empty database with tracegraph's constraints and indexes; a local one is rebooted on a wiped store."""
+    if external():
+        settings = Settings()
+
+        async def empty(graph: Graph) -> None:
+            async with graph.driver.session(database=graph.database) as session:
+                await (await session.run(EMPTY_IN_BATCHES)).consume()
+
+        run(settings, empty)
+    else:
+        local = local_settings()
+        local_neo4j.stop(local)
+        shutil.rmtree(BENCH_HOME / "neo4j" / "data", ignore_errors=True)
+        # local_neo4j.start looks for its ready line in an appended log: a stale one would let it
+        # return before the new server has set its password.
+        (BENCH_HOME / "neo4j" / "neo4j.log").unlink(missing_ok=True)
+        server = local_neo4j.start(local, log=lambda line: None)
+        settings = Settings(NEO4J_URI=server.uri, NEO4J_PASSWORD=server.password, TRACEGRAPH_HOME=BENCH_HOME)  # type: ignore[call-arg]
+    run(settings, graph_schema.ensure_schema)
+    return settings
+
+
+def machine() -> str:
+    """One line about the machine: cores, memory, CPU, load average now."""
+    cpu = "unknown CPU"
+    memory = 0
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                memory = int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    system = f"{platform.system()} {platform.release()}"
+    return f"{os.cpu_count()} cores ({cpu}), {memory / 1024:.0f} GiB RAM, {system}; load average {load}"
+
+
+def neo4j_memory() -> str:
+    if external():
+        return f"external Neo4j at {os.environ['NEO4J_URI']}"
+    local = local_settings()
+    memory = f"heap {local.neo4j_heap}, page cache {local.neo4j_pagecache_mb} MB"
+    return f"bench-local Neo4j {local_neo4j.NEO4J_VERSION}, {memory}"
+
+
+def percentile(samples: list[float], q: float) -> float:
+    """The q-th percentile (0-100) by nearest rank."""
+    ordered = sorted(samples)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def summary_ms(samples: list[float]) -> dict[str, float]:
+    """p50/p95/p99/mean of latencies given in seconds, in milliseconds."""
+    return {
+        "p50": round(percentile(samples, 50) * 1000, 2),
+        "p95": round(percentile(samples, 95) * 1000, 2),
+        "p99": round(percentile(samples, 99) * 1000, 2),
+        "mean": round(sum(samples) / len(samples) * 1000, 2),
+        "n": len(samples),
+    }

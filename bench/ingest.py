@@ -1,0 +1,282 @@
+"""End-to-end ingest throughput (files → graph) against a raw-MERGE baseline in the same run.
+
+    python -m bench.ingest DIR                     # baseline, then ours, each into an emptied database
+    python -m bench.ingest DIR --raw-cost          # also ours without the SourceEvent raw documents
+
+DIR is what bench.generate wrote. "Ours" is what `tracegraph ingest` does: ingest.reader →
+ingest.runner (normalise, redact, keep the raw document) → graph.writer (versioned MERGE), in a
+child process whose peak RSS is read from getrusage. The baseline writes the same nodes and edges
+(rows precomputed from the batches our normalisers produce, with the same flushes and chunk size)
+with the simplest `UNWIND $rows MERGE … SET += row.p` through the driver: no parsing, no
+normalisation, no versions. The graph left in the database afterwards is ours (for bench.query).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import pickle
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import common
+from graph import repository, writer
+from graph.batch import Batch
+from graph.driver import Graph, open_graph
+from graph.local_neo4j import status as local_status
+from graph.settings import Settings
+from graph.vocabulary import KEYS, Label, Rel
+from ingest.reader import read_file
+from ingest.runner import Ingestor, ingest_paths, resolve, text_suffixes
+from ingest.sources import SOURCES
+
+Inputs = list[tuple[Path, str | None]]
+
+
+def inputs(folder: Path) -> tuple[Inputs, list[str]]:
+    """The generated files to ingest, each with its --source, and notes about parts left out."""
+    found: Inputs = [(p, None) for p in sorted(folder.glob("events-*.jsonl"))]
+    notes = []
+    incidents = sorted((folder / "incidents").glob("*.jsonl"))
+    if incidents and "pagerduty" in SOURCES:
+        found += [(p, None) for p in incidents]
+    elif incidents:
+        notes.append("PagerDuty incidents left out: no `pagerduty` source yet")
+    postmortems = sorted((folder / "postmortems").glob("*.md"))
+    if postmortems and "postmortem" in SOURCES:
+        found += [(p, "postmortem") for p in postmortems]
+    elif postmortems:
+        notes.append("postmortems left out: no `postmortem` source yet")
+    return found, notes
+
+
+# --- the baseline: same rows, simplest statements ---------------------------------------------
+
+
+def baseline_node_statement(label: Label) -> str:
+    """The hand-written MERGE a developer would write first: key, then overwrite properties."""
+    return f"UNWIND $rows AS row MERGE (n:`{label}` {{`{KEYS[label]}`: row.key}}) SET n += row.p"
+
+
+def baseline_edge_statement(src: Label, rel: Rel, dst: Label) -> str:
+    return (
+        f"UNWIND $rows AS row MERGE (a:`{src}` {{`{KEYS[src]}`: row.s}}) "
+        f"MERGE (b:`{dst}` {{`{KEYS[dst]}`: row.d}}) MERGE (a)-[r:`{rel}`]->(b) SET r += row.p"
+    )
+
+
+class Recorder(Ingestor):
+    """Our pipeline up to the writer: each flush's folded rows are pickled instead of written."""
+
+    def __init__(self, out: Any, quarantine_dir: Path):
+        super().__init__(None, quarantine_dir=quarantine_dir)  # type: ignore[arg-type]
+        self.out = out
+        self.flushes = 0
+
+    async def flush(self) -> None:
+        if not len(self.pending):
+            return
+        nodes, edges = writer.fold(resolve(self.pending, self.identities))
+        # The baseline writes each label (and each edge type) with one statement, as a person would.
+        by_label: dict[Any, list[dict[str, Any]]] = {}
+        for (label, props), rows in sorted(nodes.items()):
+            by_label.setdefault(label, []).extend(
+                {"key": r["k"], "p": dict(zip(props, r["p"], strict=True))} for r in rows
+            )
+        by_triple: dict[Any, list[dict[str, Any]]] = {}
+        for (src, rel, dst, props), rows in sorted(edges.items()):
+            by_triple.setdefault((src, rel, dst), []).extend(
+                {"s": r["s"], "d": r["d"], "p": dict(zip(props, r["p"], strict=True))} for r in rows
+            )
+        plan = [("n", label, rows) for label, rows in by_label.items()]
+        plan += [("e", triple, rows) for triple, rows in by_triple.items()]
+        pickle.dump(plan, self.out, protocol=pickle.HIGHEST_PROTOCOL)
+        self.flushes += 1
+        self.pending = Batch()
+
+
+async def record_baseline_rows(files: Inputs, rows_file: Path, quarantine_dir: Path) -> dict[str, Any]:
+    """Normalise every file through our pipeline and keep the rows each flush would write."""
+    started = time.monotonic()
+    with rows_file.open("wb") as out:
+        recorder = Recorder(out, quarantine_dir)
+        for path, source in files:
+            for item in read_file(path, source=source, type=None, text_suffixes=text_suffixes(source)):
+                await recorder.feed(item)
+        await recorder.flush()
+    seconds = time.monotonic() - started
+    return {
+        "events": recorder.summary.read,
+        "rejected": len(recorder.summary.rejected),
+        "flushes": recorder.flushes,
+        "seconds": round(seconds, 2),
+    }
+
+
+async def write_baseline(graph: Graph, rows_file: Path) -> tuple[int, int]:
+    """Replay the recorded flushes: one transaction each, statements of writer.CHUNK rows.
+
+    Returns the number of flushes and the milliseconds Neo4j reported spending on the statements.
+    """
+    flushes = 0
+    spent = 0
+
+    async def work(tx: Any, plan: list[tuple[str, Any, list[dict[str, Any]]]]) -> int:
+        ms = 0
+        for kind, what, rows in plan:
+            statement = baseline_node_statement(what) if kind == "n" else baseline_edge_statement(*what)
+            for i in range(0, len(rows), writer.CHUNK):
+                summary = await (await tx.run(statement, rows=rows[i : i + writer.CHUNK])).consume()
+                ms += (summary.result_available_after or 0) + (summary.result_consumed_after or 0)
+        return ms
+
+    with rows_file.open("rb") as handle:
+        async with graph.driver.session(database=graph.database) as session:
+            while True:
+                try:
+                    plan = pickle.load(handle)
+                except EOFError:
+                    break
+                spent += await session.execute_write(work, plan)
+                flushes += 1
+    return flushes, spent
+
+
+# --- the child process: one timed run ---------------------------------------------------------
+
+
+async def child(mode: str, folder: Path, rows_file: Path, scratch: Path) -> dict[str, Any]:
+    settings = Settings()
+    graph = await open_graph(settings)
+    files, _ = inputs(folder)
+    try:
+        started = time.monotonic()
+        cpu = time.process_time()
+        if mode == "baseline":
+            flushes, spent = await write_baseline(graph, rows_file)
+            result: dict[str, Any] = {"flushes": flushes, "statement_ms": spent}
+        elif mode == "ours":
+            # Exactly what `tracegraph ingest` runs, once per --source (JSON envelopes, Markdown postmortems).
+            result = {"read": 0, "rejected": 0}
+            for source in dict.fromkeys(s for _, s in files):
+                chosen = [p for p, s in files if s == source]
+                summary = await ingest_paths(
+                    graph, [], source=source, type=None, quarantine_dir=scratch / "quarantine", files=chosen
+                )
+                result["read"] += summary.read
+                result["rejected"] += len(summary.rejected)
+                result["statement_ms"] = result.get("statement_ms", 0) + summary.written.server_ms
+        else:  # ours without the SourceEvent raw documents, to price them
+            ingestor = Ingestor(graph, quarantine_dir=scratch / "quarantine", keep_raw=False)
+            for path, source in files:
+                for item in read_file(path, source=source, type=None, text_suffixes=text_suffixes(source)):
+                    await ingestor.feed(item)
+            await ingestor.flush()
+            result = {"read": ingestor.summary.read, "rejected": len(ingestor.summary.rejected)}
+        result["seconds"] = time.monotonic() - started
+        result["client_cpu_seconds"] = time.process_time() - cpu
+    finally:
+        await graph.close()
+    result["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return result
+
+
+def server_cpu_seconds() -> float | None:
+    """CPU seconds the bench's local Neo4j has used so far (None for an external server)."""
+    if common.external():
+        return None
+    server = local_status(common.local_settings())
+    if server is None or server.pid is None:
+        return None
+    fields = Path(f"/proc/{server.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / 100  # utime + stime, in clock ticks of 1/100 s
+
+
+def run_mode(mode: str, folder: Path, rows_file: Path, scratch: Path) -> dict[str, Any]:
+    """Empty the database, run one mode in a child process, return its figures and the graph's counts."""
+    settings = common.fresh_database()
+    before = server_cpu_seconds()
+    command = [sys.executable, "-m", "bench.ingest", str(folder), "--child", mode, "--rows", str(rows_file)]
+    done = subprocess.run(command, env=common.client_env(settings), capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{mode} run failed:\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    after = server_cpu_seconds()
+    if before is not None and after is not None:
+        result["server_cpu_seconds"] = round(after - before, 1)
+    result["counts"] = common.run(settings, repository.counts)
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line; see the module docstring."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--raw-cost", action="store_true", help="also run ours without SourceEvent nodes")
+    parser.add_argument("--child", choices=["baseline", "ours", "ours-noraw"], help=argparse.SUPPRESS)
+    parser.add_argument("--rows", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    scratch = common.BENCH_HOME / "scratch"
+    scratch.mkdir(parents=True, exist_ok=True)
+    if args.child:
+        print(json.dumps(asyncio.run(child(args.child, args.folder, args.rows, scratch)), default=str))
+        return
+
+    files, notes = inputs(args.folder)
+    if not files:
+        raise SystemExit(f"no events-*.jsonl in {args.folder}: run `python -m bench.generate` first")
+    manifest = json.loads((args.folder / "manifest.json").read_text())
+    print(f"machine: {common.machine()}")
+    print(f"neo4j:   {common.neo4j_memory()}")
+    print(f"input:   {args.folder} ({manifest['changes']} changes, {len(files)} files)", *notes, sep="\n  ")
+    rows_file = scratch / "baseline-rows.pickle"
+    recorded = asyncio.run(record_baseline_rows(files, rows_file, scratch / "quarantine-record"))
+    events = recorded["events"]
+    print(
+        f"recorded {events} events in {recorded['flushes']} flushes ({recorded['rejected']} rejected); "
+        f"normalise-only {events / recorded['seconds']:.0f} events/s"
+    )
+    modes = ["baseline", "ours"] + (["ours-noraw"] if args.raw_cost else [])
+    results: dict[str, dict[str, Any]] = {}
+    for mode in modes:
+        result = run_mode(mode, args.folder, rows_file, scratch)
+        result["events_per_s"] = events / result["seconds"]
+        results[mode] = result
+        print(
+            f"{mode:11s} {events} events in {result['seconds']:7.1f} s = {result['events_per_s']:7.0f} events/s; "
+            f"peak RSS {result['max_rss_mb']:.0f} MB; client CPU {result['client_cpu_seconds']:.1f} s, "
+            f"Neo4j CPU {result.get('server_cpu_seconds', '?')} s"
+        )
+    ours, base = results["ours"], results["baseline"]
+    print(f"ratio ours/baseline: {ours['events_per_s'] / base['events_per_s']:.2f}")
+    if "ours-noraw" in results:
+        noraw = results["ours-noraw"]
+        print(f"SourceEvent raw documents cost: {1 - noraw['seconds'] / ours['seconds']:.0%} of our ingest time")
+        if noraw["counts"].get("SourceEvent"):
+            print("warning: the no-raw run still wrote SourceEvent nodes")
+    if base["counts"] != ours["counts"]:
+        diff = {k: (base["counts"].get(k), ours["counts"].get(k)) for k in base["counts"] | ours["counts"]}
+        diff = {k: v for k, v in diff.items() if v[0] != v[1]}
+        print(f"warning: the baseline and ours wrote different graphs (baseline, ours): {diff}")
+    else:
+        print(f"same graph: {sum(v for k, v in ours['counts'].items() if k[0].isupper() and not k.isupper())} nodes")
+    record = {
+        "at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "machine": common.machine(),
+        "neo4j": common.neo4j_memory(),
+        "changes": manifest["changes"],
+        "events": events,
+        "recorded": recorded,
+        "results": results,
+    }
+    with (args.folder / "bench-ingest.jsonl").open("a") as out:
+        out.write(json.dumps(record) + "\n")
+
+
+if __name__ == "__main__":
+    main()
