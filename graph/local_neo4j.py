@@ -6,6 +6,7 @@ a cache; a tiny Java launcher embeds the database with the Bolt connector on 127
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import shutil
@@ -55,9 +56,10 @@ def ensure_runtime(settings: Settings, *, log: Callable[[str], None] = print) ->
     """Download the Neo4j jars (once) and compile the launcher (once); return the runtime folder."""
     runtime = _runtime_dir(settings)
     if (runtime / "READY").exists():
+        _compile_launcher(runtime)
         return runtime
     mvn = _need("mvn", "install Maven (apt-get install maven) or set NEO4J_URI to an existing server")
-    javac = _need("javac", "install a JDK 17 or 21 (apt-get install openjdk-17-jdk-headless)")
+    _need("javac", "install a JDK 17 or 21 (apt-get install openjdk-17-jdk-headless)")
     staging = runtime.with_name(runtime.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     (staging / "lib").mkdir(parents=True)
@@ -80,25 +82,31 @@ def ensure_runtime(settings: Settings, *, log: Callable[[str], None] = print) ->
     if done.returncode != 0:
         tail = (done.stdout + done.stderr).strip().splitlines()[-15:]
         raise LocalNeo4jError("Maven could not fetch the Neo4j jars:\n" + "\n".join(tail))
+    (staging / "READY").write_text(NEO4J_VERSION)
+    shutil.rmtree(runtime, ignore_errors=True)
+    staging.rename(runtime)
+    _compile_launcher(runtime)
+    log(f"Neo4j runtime ready in {time.monotonic() - started:.0f} s.")
+    return runtime
+
+
+def _compile_launcher(runtime: Path) -> None:
+    """Compile Launcher.java into the runtime once per version of its source (a changed launcher recompiles)."""
+    source = RUNTIME / "Launcher.java"
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+    marker = runtime / "classes" / f".launcher-{digest}"
+    if marker.exists():
+        return
+    javac = _need("javac", "install a JDK 17 or 21 (apt-get install openjdk-17-jdk-headless)")
+    shutil.rmtree(runtime / "classes", ignore_errors=True)
     done = subprocess.run(
-        [
-            javac,
-            "-cp",
-            str(staging / "lib" / "*"),
-            "-d",
-            str(staging / "classes"),
-            str(RUNTIME / "Launcher.java"),
-        ],
+        [javac, "-cp", str(runtime / "lib" / "*"), "-d", str(runtime / "classes"), str(source)],
         capture_output=True,
         text=True,
     )
     if done.returncode != 0:
         raise LocalNeo4jError("Could not compile the Neo4j launcher:\n" + done.stderr[-2000:])
-    (staging / "READY").write_text(NEO4J_VERSION)
-    shutil.rmtree(runtime, ignore_errors=True)
-    staging.rename(runtime)
-    log(f"Neo4j runtime ready in {time.monotonic() - started:.0f} s.")
-    return runtime
+    marker.write_text(digest)
 
 
 def _password(settings: Settings) -> str:
@@ -183,7 +191,7 @@ def start(settings: Settings, *, timeout: float = 180.0, log: Callable[[str], No
     (state / "data").mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, TRACEGRAPH_NEO4J_PASSWORD=_password(settings))
     log_path = state / "neo4j.log"
-    with open(log_path, "ab") as out:
+    with open(log_path, "wb") as out:
         process = subprocess.Popen(
             [
                 java,

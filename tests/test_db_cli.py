@@ -49,6 +49,14 @@ def test_start_is_idempotent_status_reports_and_stop_stops(tmp_path: Path) -> No
     assert stop.exit_code == 0 and "stopped" in stop.stdout
     after = runner.invoke(main, ["db", "status"], env=env)
     assert after.exit_code == 1 and "not running" in after.stdout
+    # A restart on the existing store (its password already set) comes up cleanly.
+    try:
+        restarted = runner.invoke(main, ["db", "start"], env=env)
+        assert restarted.exit_code == 0, restarted.output
+        assert "Exception" not in (tmp_path / "neo4j" / "neo4j.log").read_text()
+        assert runner.invoke(main, ["db", "status"], env=env).exit_code == 0
+    finally:
+        runner.invoke(main, ["db", "stop"], env=env)
 
 
 def test_a_port_taken_by_another_program_is_a_clear_error(tmp_path: Path) -> None:

@@ -26,8 +26,16 @@ public class Launcher {
             .setConfig(GraphDatabaseSettings.auth_enabled, true)
             .setConfig(GraphDatabaseSettings.pagecache_memory, pageCacheBytes)
             .build();
-        dbms.database("system").executeTransactionally(
-            "ALTER USER neo4j SET PASSWORD $p CHANGE NOT REQUIRED", Map.of("p", password));
+        try {
+            dbms.database("system").executeTransactionally(
+                "ALTER USER neo4j SET PASSWORD $p CHANGE NOT REQUIRED", Map.of("p", password));
+        } catch (RuntimeException e) {
+            // On a restart the stored password is already this one; Neo4j refuses to "change" it.
+            if (!String.valueOf(e.getMessage()).contains("cannot be the same")) {
+                dbms.shutdown();
+                throw e;
+            }
+        }
         Runtime.getRuntime().addShutdownHook(new Thread(dbms::shutdown, "tracegraph-shutdown"));
         System.out.println("tracegraph-neo4j ready on bolt://127.0.0.1:" + port);
         System.out.flush();
