@@ -176,7 +176,8 @@ async def child(mode: str, folder: Path, rows_file: Path, scratch: Path) -> dict
             for path, source in files:
                 for item in read_file(path, source=source, type=None, text_suffixes=text_suffixes(source)):
                     await ingestor.feed(item)
-            await ingestor.flush()
+            # A write-behind runner waits for its last write in finish(); the current one in flush().
+            await getattr(ingestor, "finish", ingestor.flush)()
             result = {"read": ingestor.summary.read, "rejected": len(ingestor.summary.rejected)}
         result["seconds"] = time.monotonic() - started
         result["client_cpu_seconds"] = time.process_time() - cpu

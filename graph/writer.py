@@ -3,6 +3,7 @@
 Rows are folded first (one per node, one per edge) and grouped by the exact set of properties they
 carry, so each statement sets only what its rows assert and values travel as compact lists (see
 graph.queries.merge_nodes): packing parameters is most of the client's cost of a write.
+WriteBehind lets a caller normalise the next batch while Neo4j writes the previous one.
 """
 
 from __future__ import annotations
