@@ -7,10 +7,11 @@ token is reported as `github-token` rather than as a generic `secret-assignment`
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
 
@@ -139,12 +140,37 @@ def _replace(rule: _Rule, match: re.Match[str]) -> str:
     return f"{whole[:start]}{MARKER}{rule.kind}]{whole[end:]}"
 
 
+# Necessary conditions, one per rule kind: a rule can only match text where its hint matches. Most
+# strings (ids, URLs, timestamps, prose) hold no hint at all, so one scan replaces fifteen; redaction was
+# a third of ingest's CPU before. Hints use the rules' own case folding (re.I where the rule has it), so
+# Unicode folds (ſ, K) behave exactly as in the rules.
+_HINTS: dict[str, str] = {
+    "private-key": r"PRIVATE KEY",
+    "url-password": r"://[^\s:/@]*:[^\s/?#]+@",
+    "aws-access-key": r"AKIA|ASIA",
+    "aws-secret": r"(?i:secret)",
+    "github-token": r"gh[pousr]_|github_pat_",
+    "gitlab-token": r"glpat-",
+    "slack-webhook": r"hooks\.slack\.com/",
+    "slack-token": r"xox[abprs]-",
+    "stripe-key": r"[sr]k_(?:live|test)_",
+    "google-api-key": r"AIza",
+    "anthropic-key": r"sk-ant-",
+    "openai-key": r"sk-",
+    "jwt": r"eyJ",
+    "secret-assignment": r"(?i:passw(?:or)?d|secret|token|api[_-]?key|access[_-]?key|private[_-]?key)",
+}
+_HINT = {kind: re.compile(pattern) for kind, pattern in _HINTS.items()}
+_ANY_HINT = re.compile("|".join(f"(?:{p})" for p in dict.fromkeys(_HINTS.values())))
+
+
 def redact(text: str | None) -> str | None:
     """Return the text with every detected secret replaced by `[REDACTED:<kind>]`."""
-    if not text:
+    if not text or _ANY_HINT.search(text) is None:
         return text
     for rule in _RULES:
-        text = rule.pattern.sub(partial(_replace, rule), text)
+        if _HINT[rule.kind].search(text):
+            text = rule.pattern.sub(partial(_replace, rule), text)
     return text
 
 
@@ -153,10 +179,20 @@ def count_redactions(value: object) -> int:
     if isinstance(value, str):
         return value.count(MARKER)
     if isinstance(value, dict):
-        return sum(count_redactions(v) for v in value.values())
-    if isinstance(value, list | tuple | set | frozenset):
-        return sum(count_redactions(v) for v in value)
-    return 0
+        items: Iterable[object] = value.values()
+    elif isinstance(value, list | tuple | set | frozenset):
+        items = value
+    else:
+        return 0
+    # Called on every node's properties during ingest: strings and scalars are counted inline
+    # rather than through a call each.
+    total = 0
+    for item in items:
+        if isinstance(item, str):
+            total += item.count(MARKER)
+        elif isinstance(item, dict | list | tuple | set | frozenset):
+            total += count_redactions(item)
+    return total
 
 
 # A JSON key that names a secret (access_token, client_secret, X-Api-Key …); its string value is one.
@@ -190,3 +226,31 @@ def redact_value(value: object, key: str | None = None) -> object:
     if isinstance(value, list):
         return [redact_value(v) for v in value]
     return value
+
+
+# The hints as lowercase literals, for whole ASCII documents: a scan for literals is four times faster
+# than the hints' alternation of patterns on a 1 KB document. Each hint implies one of these in the
+# lowercased text (the url-password hint, a pattern, is searched on its own).
+_DOCUMENT_HINT = re.compile(
+    "|".join(
+        re.escape(literal)
+        for literal in (
+            *("private key", "akia", "asia", "secret", "glpat-", "hooks.slack.com/", "xox", "aiza", "sk-", "eyj"),
+            *("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "k_live_", "k_test_", "passw", "token"),
+            *(f"{word}{sep}key" for word in ("api", "access", "private") for sep in ("", "_", "-")),
+        )
+    )
+)
+_URL_PASSWORD_HINT = re.compile(_HINTS["url-password"])
+
+
+def redact_document(value: object) -> str:
+    """The JSON text of a document (keys sorted) with every secret inside redacted as redact_value does."""
+    text = json.dumps(value, sort_keys=True, default=str)
+    # Nearly every webhook document holds no hint of any rule anywhere (3 of 267 real GitHub and GitLab
+    # payloads do): one scan of its text then stands for a walk over every string. JSON escaping only
+    # lengthens runs the hints accept, so a hint in any key or string is still found in the text;
+    # non-ASCII (\\u escapes) could hide a Unicode case fold, so such documents take the full walk.
+    if "\\u" not in text and _DOCUMENT_HINT.search(text.lower()) is None and _URL_PASSWORD_HINT.search(text) is None:
+        return text
+    return json.dumps(redact_value(value), sort_keys=True, default=str)

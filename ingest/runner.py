@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
@@ -13,11 +14,11 @@ from pathlib import Path
 from graph.batch import Batch, BatchError
 from graph.driver import Graph
 from graph.vocabulary import Label
-from graph.writer import WriteStats, write_batch
+from graph.writer import WriteBehind, WriteStats
 from ingest import quarantine
 from ingest.identity import Identities, resolve
 from ingest.reader import Unreadable, list_files, read_file
-from ingest.redact import count_redactions, redact, redact_value
+from ingest.redact import count_redactions, redact, redact_document, redact_value
 from ingest.sources import SOURCES
 from ingest.sources.base import Event, Rejected
 
@@ -68,7 +69,7 @@ def add_source_event(batch: Batch, event: Event, *, already_redacted: bool = Fal
     elif isinstance(event.payload, str):
         body = redact(event.payload) or ""
     else:
-        body = json.dumps(redact_value(event.payload), sort_keys=True, default=str)
+        body = redact_document(event.payload)
     batch.node(
         Label.SOURCE_EVENT,
         source_event_id(event.source, event.id),
@@ -93,7 +94,12 @@ def text_suffixes(source: str | None) -> frozenset[str]:
 
 
 class Ingestor:
-    """Feeds events through normalisers into the graph, flushing every FLUSH_ROWS rows."""
+    """Feeds events through normalisers into the graph, flushing every FLUSH_ROWS rows.
+
+    Writes happen behind: while Neo4j writes one flush, the next is normalised (on two cores the
+    client and the server then work at the same time instead of taking turns). Call finish() at the
+    end: it writes what is pending and waits for every write, raising the first write error.
+    """
 
     def __init__(
         self,
@@ -112,6 +118,7 @@ class Ingestor:
         self.on_reject = on_reject
         self.summary = Summary()
         self.pending = Batch()
+        self.writer = WriteBehind(graph)
 
     def _reject(self, location: str, reason: str, raw: str, source: str | None) -> None:
         rejection = Rejection(location, reason)
@@ -140,11 +147,25 @@ class Ingestor:
         self.pending.extend(batch)
         if len(self.pending) >= FLUSH_ROWS:
             await self.flush()
+        elif self.writer.busy:
+            # Hand the event loop to the write in flight so its Bolt traffic keeps moving.
+            await asyncio.sleep(0)
 
     async def flush(self) -> None:
+        """Hand the pending rows to the writer (once the previous write has finished)."""
         if len(self.pending):
-            self.summary.written.add(await write_batch(self.graph, resolve(self.pending, self.identities)))
-            self.pending = Batch()
+            batch, self.pending = resolve(self.pending, self.identities), Batch()
+            await self.writer.submit(batch)
+
+    async def finish(self) -> None:
+        """Write what is pending and wait until everything is written."""
+        try:
+            await self.flush()
+            self.summary.written = await self.writer.drain()
+        except BaseException:
+            # Nothing may keep writing after the caller has given up (its transaction rolls back).
+            self.writer.cancel()
+            raise
 
 
 async def ingest_paths(
@@ -167,7 +188,7 @@ async def ingest_paths(
             await ingestor.feed(item)
         if on_file:
             on_file(path)
-    await ingestor.flush()
+    await ingestor.finish()
     ingestor.summary.seconds = time.monotonic() - started
     return ingestor.summary
 
@@ -178,6 +199,6 @@ async def ingest_events(graph: Graph, events: Iterable[Event], *, quarantine_dir
     ingestor = Ingestor(graph, quarantine_dir=quarantine_dir)
     for event in events:
         await ingestor.feed(event)
-    await ingestor.flush()
+    await ingestor.finish()
     ingestor.summary.seconds = time.monotonic() - started
     return ingestor.summary

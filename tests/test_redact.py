@@ -178,3 +178,72 @@ def test_json_values_are_redacted_structurally(value: object, expected: object) 
     from ingest.redact import redact_value
 
     assert redact_value(value) == expected
+
+
+def test_every_rule_kind_has_a_prefilter_hint() -> None:
+    from ingest.redact import _HINTS, _RULES
+
+    assert {rule.kind for rule in _RULES} == set(_HINTS)
+
+
+# Fragments that build near-misses for every rule: secret names in odd cases and Unicode folds (ſ, K),
+# separators, token prefixes, placeholders, URL parts, key blocks.
+FRAGMENTS = (
+    ["password", "PASSWORD", "paſsword", "pasſwd", "ſecret", "tOKen", "api_key", "API-KEY", "acceſs_key"]
+    + ["private-Key", "KEY", "=", ": ", " => ", "'", '"', "hunter2Xy9!", "s3cr3tV4lu3Zq", "${VAR}", "ghp_", "A" * 36]
+    + ["aB3" * 13, "github_pat_", "glpat-", "https://", "user", ":", "pw9x", "@", "host.com/x", "AKIA", "ASIA"]
+    + ["ABCDEFGHIJKLMNOP", "xoxb-", "1234567890abc", "sk_live_", "rk_test_", "AIza", "sk-", "sk-ant-", "eyJ"]
+    + ["hbGciOiJIUzI1NiIs", ".", "-----BEGIN RSA PRIVATE KEY-----", "MIIE", "-----END RSA PRIVATE KEY-----"]
+    + ["hooks.slack.com/services/T0/B0/x", " ", "\n", "aws_secret_access_key", B64_40, "İ", "ı", "\u212a"]
+    + ["token_count", "x", "_", "-", "DB_", "client_"]
+)
+
+
+def test_prefilter_changes_no_output() -> None:
+    """redact() skips rules whose hint is absent; on 20,000 generated strings that must change nothing."""
+    import random
+    from functools import partial
+
+    from ingest.redact import _RULES, _replace
+
+    def every_rule(text: str) -> str:
+        for rule in _RULES:
+            text = rule.pattern.sub(partial(_replace, rule), text)
+        return text
+
+    rng = random.Random(7)
+    texts = ["".join(rng.choice(FRAGMENTS) for _ in range(rng.randint(1, 12))) for _ in range(20_000)]
+    assert sum(redact(t) != t for t in texts) > 1000  # the strings do hold secrets, so the check means something
+    assert [t for t in texts if redact(t) != every_rule(t)] == []
+
+
+def test_document_prefilter_changes_no_output() -> None:
+    """redact_document skips the structural walk when its text holds no hint; that must change nothing."""
+    import json
+    import random
+
+    from ingest.redact import redact_document, redact_value
+
+    rng = random.Random(11)
+
+    # Half the words come from harmless pieces (quotes, backslashes, control characters, non-ASCII,
+    # halves of secret names) so that many documents take the fast path.
+    harmless = ["plain", "x", '"', "\\", "\n", "\t", "é", "ſ", "\u212a", "s", "ecret", "to", "ken", "://", "@", ":"]
+
+    def word() -> str:
+        pool = FRAGMENTS if rng.random() < 0.5 else harmless
+        return "".join(rng.choice(pool) for _ in range(rng.randint(1, 4)))
+
+    def document(depth: int = 0) -> object:
+        kind = rng.random()
+        if depth > 2 or kind < 0.4:
+            return rng.choice([word(), word(), rng.randint(0, 9), None, True])
+        if kind < 0.6:
+            return [document(depth + 1) for _ in range(rng.randint(0, 3))]
+        return {word(): document(depth + 1) for _ in range(rng.randint(0, 4))}
+
+    documents = [document() for _ in range(5_000)] + [{"ok": "plain text", "n": [1, "two"]}]
+    expected = [json.dumps(redact_value(d), sort_keys=True, default=str) for d in documents]
+    unchanged = sum(e == json.dumps(d, sort_keys=True, default=str) for d, e in zip(documents, expected, strict=True))
+    assert unchanged > 1000 and len(documents) - unchanged > 200  # both clean and secret-bearing documents
+    assert [d for d, e in zip(documents, expected, strict=True) if redact_document(d) != e] == []
