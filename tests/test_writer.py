@@ -1,0 +1,107 @@
+"""The writer's contract: per property, the value with the highest version wins, whatever the order.
+
+Random rows over a few nodes and edges are written in random batches and orders; the graph must
+equal what a Python model of last-writer-wins says, values and versions alike.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+
+from graph.batch import Batch
+from graph.driver import Graph
+from graph.settings import Settings
+from graph.vocabulary import Label, Rel
+from graph.writer import write_batch
+from tests.conftest import run_graph
+
+PROPS = ("title", "state", "additions", "labels", "draft")
+KEYS = [f"o/r#{i}" for i in range(6)]
+READ_NODES = "MATCH (n:Change) RETURN n.id AS key, properties(n) AS props"
+READ_EDGES = "MATCH (c:Change)-[r:IN]->(s:Repository) RETURN c.id AS src, s.fullName AS dst, properties(r) AS props"
+
+
+def _value(rng: random.Random, prop: str) -> Any:
+    return {
+        "title": lambda: rng.choice(["a", "b", "c", "d"]),
+        "state": lambda: rng.choice(["open", "closed", "merged"]),
+        "additions": lambda: rng.randint(0, 5),
+        "labels": lambda: rng.sample(["x", "y", "z"], rng.randint(1, 3)),
+        "draft": lambda: rng.random() < 0.5,
+    }[prop]()
+
+
+def _rows(rng: random.Random, n: int) -> list[tuple[str, str, dict[str, Any]]]:
+    """(key, version, props) with colliding versions, so ties and equal versions are exercised."""
+    rows = []
+    for _ in range(n):
+        props = {p: _value(rng, p) for p in rng.sample(PROPS, rng.randint(1, len(PROPS)))}
+        rows.append((rng.choice(KEYS), f"2025-01-0{rng.randint(1, 3)}T00:00:00Z#00#e{rng.randint(0, 3)}", props))
+    return rows
+
+
+def _model(rows: list[tuple[str, str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Last writer wins per property; equal versions carry equal values in real input, so ties keep the max."""
+    best: dict[str, dict[str, tuple[str, Any]]] = {}
+    for key, version, props in rows:
+        for prop, value in props.items():
+            current = best.setdefault(key, {}).get(prop)
+            if current is None or (version, repr(value)) > (current[0], repr(current[1])):
+                best[key][prop] = (version, value)
+    return {
+        key: {p: v for p, (_, v) in props.items()} | {f"_v_{p}": ver for p, (ver, _) in props.items()}
+        for key, props in best.items()
+    }
+
+
+def _normalise_ties(rows: list[tuple[str, str, dict[str, Any]]]) -> list[tuple[str, str, dict[str, Any]]]:
+    """One value per (key, version, property): a source never asserts two values in one event."""
+    chosen: dict[tuple[str, str, str], Any] = {}
+    out = []
+    for key, version, props in rows:
+        fixed = {p: chosen.setdefault((key, version, p), v) for p, v in props.items()}
+        out.append((key, version, fixed))
+    return out
+
+
+async def _write(graph: Graph, rows: list[tuple[str, str, dict[str, Any]]], rng: random.Random) -> None:
+    rng.shuffle(rows)
+    while rows:
+        size = rng.randint(1, 12)
+        batch = Batch()
+        for key, version, props in rows[:size]:
+            batch.node(Label.CHANGE, key, version=version, **props)
+            batch.edge((Label.CHANGE, key), Rel.IN, (Label.REPOSITORY, "o/r"), version=version)
+        rows = rows[size:]
+        await write_batch(graph, batch)
+
+
+async def _read(graph: Graph) -> tuple[dict[str, dict[str, Any]], dict[tuple[str, str], dict[str, Any]]]:
+    nodes, _, _ = await graph.driver.execute_query(READ_NODES, database_=graph.database)
+    edges, _, _ = await graph.driver.execute_query(READ_EDGES, database_=graph.database)
+    return (
+        {r["key"]: {k: v for k, v in r["props"].items() if k != "id"} for r in nodes},
+        {(r["src"], r["dst"]): r["props"] for r in edges},
+    )
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_batches_in_random_orders_match_last_writer_wins(settings: Settings, seed: int) -> None:
+    rng = random.Random(seed)
+    rows = _normalise_ties(_rows(rng, 60))
+    expected = _model(rows)
+    expected_edges = {(key, "o/r"): {"_v": max(v for k, v, _ in rows if k == key)} for key in expected}
+
+    async def write_and_read(graph: Graph) -> Any:
+        await _write(graph, list(rows), rng)
+        first = await _read(graph)
+        await _write(graph, list(rows), rng)  # a replay in another order changes nothing
+        return first, await _read(graph)
+
+    (nodes, edges), again = run_graph(settings, write_and_read)
+    assert nodes == expected
+    assert edges == expected_edges
+    assert again == (nodes, edges)
