@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import cache
 
 from graph.vocabulary import EDGE_PROPERTIES, KEYS, ORIGIN_PROPERTIES, PROPERTIES, Label, Rel
@@ -73,6 +74,23 @@ def merge_edges(src: Label, rel: Rel, dst: Label, props: tuple[str, ...]) -> str
     )
 
 
+def fields(label: Label) -> str:
+    """A map projection of every property `label` may carry, without the writer's `_v_<prop>` versions.
+
+    `n {.*}` would read and ship each property's version too: as many strings again as values, and
+    the longer ones, which at 100,000 changes are mostly page-cache misses.
+    """
+    return ", ".join(f".`{p}`" for p in sorted(PROPERTIES[label] | ORIGIN_PROPERTIES | {KEYS[label]}))
+
+
+_FIELDS = re.compile(r"\{\.\*(\w+)")
+
+
+def with_fields(query: str) -> str:
+    """Expand `n {.*Label` into the projection of Label's properties (see fields())."""
+    return _FIELDS.sub(lambda m: "{" + fields(Label(m.group(1))), query)
+
+
 COUNT_NODES = "MATCH (n) RETURN count(n) AS n"
 COUNT_EDGES = "MATCH ()-[r]->() RETURN count(r) AS n"
 COUNT_BY_LABEL = "MATCH (n) UNWIND labels(n) AS label RETURN label, count(*) AS n ORDER BY label"
@@ -82,7 +100,7 @@ DELETE_ALL = "MATCH (n) DETACH DELETE n"
 # The five-minute answer as one read: the change and everything its verdict depends on.
 # Commits of a change: heads seen on the pull request, the merge commit, and the commits pushed
 # together with one of those heads (a push names its head as pushHead).
-CHANGE_ANSWER = """
+CHANGE_ANSWER = with_fields("""
 MATCH (c:Change {id: $id})
 WITH c, [sha IN [c.headSha, c.mergeCommitSha] WHERE sha IS NOT NULL] AS shipped,
      COLLECT { MATCH (c)-[:CONTAINS|MERGED_AS]->(k:Commit) RETURN DISTINCT k.sha } AS direct
@@ -94,26 +112,29 @@ WITH c, shipped, shas,
                UNION
                UNWIND shas AS sha MATCH (:Commit {sha: sha})<-[:AUTHORED]-(s:AgentSession) RETURN s.id AS sid
      } AS sessionIds
-RETURN c {.*} AS change,
+RETURN c {.*Change} AS change,
   COLLECT { MATCH (c)-[:IN]->(r:Repository) RETURN r.fullName }[0] AS repo,
-  COLLECT { MATCH (p:Person)-[:AUTHORED]->(c) RETURN p {.*} ORDER BY p.login } AS authors,
+  COLLECT { MATCH (p:Person)-[:AUTHORED]->(c) RETURN p {.*Person} ORDER BY p.login } AS authors,
   COLLECT { UNWIND shas AS sha MATCH (k:Commit {sha: sha})
-            RETURN k {.*, author: COLLECT { MATCH (p:Person)-[:AUTHORED]->(k) RETURN p {.*} }[0],
+            RETURN k {.*Commit, author: COLLECT { MATCH (p:Person)-[:AUTHORED]->(k) RETURN p {.*Person} }[0],
                       sessionIds: COLLECT { MATCH (s:AgentSession)-[:AUTHORED]->(k) RETURN s.id } } } AS commits,
   COLLECT { UNWIND sessionIds AS sid MATCH (s:AgentSession {id: sid})
-            RETURN s {.*, operator: COLLECT { MATCH (p:Person)-[:OPERATED]->(s) RETURN p {.*} }[0]} } AS sessions,
+            RETURN s {.*AgentSession,
+                      operator: COLLECT { MATCH (p:Person)-[:OPERATED]->(s) RETURN p {.*Person} }[0]} } AS sessions,
   COLLECT { MATCH (r:Review)-[:OF]->(c)
-            RETURN r {.*, reviewer: COLLECT { MATCH (p:Person)-[:SUBMITTED]->(r) RETURN p {.*} }[0]} } AS reviews,
+            RETURN r {.*Review,
+                      reviewer: COLLECT { MATCH (p:Person)-[:SUBMITTED]->(r) RETURN p {.*Person} }[0]} } AS reviews,
   COLLECT { UNWIND shas + [m IN shipped WHERE NOT m IN shas] AS sha
-            MATCH (e:Evidence)-[:VERIFIES]->(:Commit {sha: sha}) RETURN e {.*, commitSha: sha} } AS evidence,
+            MATCH (e:Evidence)-[:VERIFIES]->(:Commit {sha: sha}) RETURN e {.*Evidence, commitSha: sha} } AS evidence,
   COLLECT { UNWIND shipped AS sha MATCH (d:Deployment)-[:SHIPPED]->(:Commit {sha: sha})
-            RETURN DISTINCT d {.*, service: coalesce(COLLECT { MATCH (d)-[:TO]->(s:Service) RETURN s.name }[0],
-                                                    d.service)} } AS deployments,
-  COLLECT { MATCH (i:Incident)-[:CAUSED_BY]->(c) RETURN i {.*} AS i
+            RETURN DISTINCT d {.*Deployment,
+                               service: coalesce(COLLECT { MATCH (d)-[:TO]->(s:Service) RETURN s.name }[0],
+                                                 d.service)} } AS deployments,
+  COLLECT { MATCH (i:Incident)-[:CAUSED_BY]->(c) RETURN i {.*Incident} AS i
             UNION
             UNWIND shipped AS sha MATCH (:Commit {sha: sha})<-[:SHIPPED]-(:Deployment)<-[:CAUSED_BY]-(i:Incident)
-            RETURN i {.*} AS i } AS incidents
-"""
+            RETURN i {.*Incident} AS i } AS incidents
+""")
 
 CHANGE_IDS_OF_SESSION = """
 MATCH (s:AgentSession {id: $id})
@@ -122,32 +143,34 @@ RETURN COLLECT { MATCH (s)-[:PROPOSED]->(c:Change) RETURN c.id AS id
                  MATCH (s)-[:AUTHORED]->(:Commit)<-[:CONTAINS|MERGED_AS]-(c:Change) RETURN c.id AS id } AS ids
 """
 
-SESSION = """
+SESSION = with_fields("""
 MATCH (s:AgentSession {id: $id})
-RETURN s {.*, operator: COLLECT { MATCH (p:Person)-[:OPERATED]->(s) RETURN p {.*} }[0]} AS session,
-       COLLECT { MATCH (s)-[:AUTHORED]->(k:Commit) RETURN k {.*} } AS commits
-"""
+RETURN s {.*AgentSession, operator: COLLECT { MATCH (p:Person)-[:OPERATED]->(s) RETURN p {.*Person} }[0]} AS session,
+       COLLECT { MATCH (s)-[:AUTHORED]->(k:Commit) RETURN k {.*Commit} } AS commits
+""")
 
-COMMIT = """
+COMMIT = with_fields("""
 MATCH (k:Commit {sha: $sha})
-RETURN k {.*, author: COLLECT { MATCH (p:Person)-[:AUTHORED]->(k) RETURN p {.*} }[0],
+RETURN k {.*Commit, author: COLLECT { MATCH (p:Person)-[:AUTHORED]->(k) RETURN p {.*Person} }[0],
           sessionIds: COLLECT { MATCH (s:AgentSession)-[:AUTHORED]->(k) RETURN s.id }} AS commit,
        COLLECT { MATCH (c:Change)-[:CONTAINS|MERGED_AS]->(k) RETURN DISTINCT c.id } AS changeIds,
-       COLLECT { MATCH (e:Evidence)-[:VERIFIES]->(k) RETURN e {.*, commitSha: k.sha} } AS evidence
-"""
+       COLLECT { MATCH (e:Evidence)-[:VERIFIES]->(k) RETURN e {.*Evidence, commitSha: k.sha} } AS evidence
+""")
 
-DEPLOYMENT = """
+DEPLOYMENT = with_fields("""
 MATCH (d:Deployment {id: $id})
-RETURN d {.*, service: coalesce(COLLECT { MATCH (d)-[:TO]->(s:Service) RETURN s.name }[0], d.service)} AS deployment,
+RETURN d {.*Deployment,
+          service: coalesce(COLLECT { MATCH (d)-[:TO]->(s:Service) RETURN s.name }[0], d.service)} AS deployment,
        COLLECT { MATCH (d)-[:SHIPPED]->(:Commit)<-[:CONTAINS|MERGED_AS]-(c:Change) RETURN DISTINCT c.id } AS changeIds,
-       COLLECT { MATCH (i:Incident)-[:CAUSED_BY]->(d) RETURN i {.*} } AS incidents
-"""
+       COLLECT { MATCH (i:Incident)-[:CAUSED_BY]->(d) RETURN i {.*Incident} } AS incidents
+""")
 
-INCIDENT = """
+INCIDENT = with_fields("""
 MATCH (i:Incident {id: $id})
-RETURN i {.*, service: coalesce(COLLECT { MATCH (i)-[:AFFECTS]->(s:Service) RETURN s.name }[0], i.service)} AS incident,
-       COLLECT { MATCH (p:Postmortem)-[:ANALYZES]->(i) RETURN p {.*} } AS postmortems
-"""
+RETURN i {.*Incident,
+          service: coalesce(COLLECT { MATCH (i)-[:AFFECTS]->(s:Service) RETURN s.name }[0], i.service)} AS incident,
+       COLLECT { MATCH (p:Postmortem)-[:ANALYZES]->(i) RETURN p {.*Postmortem} } AS postmortems
+""")
 
 CHANGE_IDS = """
 MATCH (c:Change) WHERE $repo IS NULL OR c.repo = $repo
