@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.audit import WRITE_ERRORS
 from api.auth import Admin
 from graph import access
 from graph.access import AuditEntry, Role, TokenInfo
@@ -28,9 +29,7 @@ class CreatedToken(BaseModel):
 async def create_token(body: NewToken, request: Request, who: Admin) -> CreatedToken:
     """Create a token; the secret is in this response only."""
     secret, info = await access.create_token(request.app.state.graph, role=body.role, name=body.name)
-    await access.record(
-        request.app.state.graph, who, action="token.create", what=f"{info.id} {info.role}", records=1, status=201
-    )
+    request.app.state.audit.add(who, action="token.create", what=f"{info.id} {info.role}", records=1, status=201)
     return CreatedToken(token=secret, info=info)
 
 
@@ -43,7 +42,8 @@ async def list_tokens(request: Request, who: Admin) -> list[TokenInfo]:
 async def revoke_token(token_id: str, request: Request, who: Admin) -> dict[str, str]:
     if not await access.revoke_token(request.app.state.graph, token_id):
         raise HTTPException(404, f"no token {token_id!r}")
-    await access.record(request.app.state.graph, who, action="token.revoke", what=token_id, records=1, status=200)
+    request.app.state.principals.forget(token_id)
+    request.app.state.audit.add(who, action="token.revoke", what=token_id, records=1, status=200)
     return {"revoked": token_id}
 
 
@@ -52,4 +52,10 @@ async def audit(request: Request, who: Admin, since: str = "", limit: int = 1000
     """Who looked at what: every GraphQL query and export, newest first."""
     if not 0 < limit <= 10000:
         raise HTTPException(422, "limit must be between 1 and 10000")
+    try:
+        await request.app.state.audit.flush()  # everything this app accepted so far is in the answer
+    except WRITE_ERRORS as exc:
+        raise HTTPException(
+            503, f"the audit log could not be written to Neo4j ({exc.__class__.__name__}); try again"
+        ) from exc
     return await access.audit_log(request.app.state.graph, since=since, limit=limit)

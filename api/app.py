@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,7 +16,8 @@ from neo4j.exceptions import DriverError, Neo4jError
 from strawberry.fastapi import GraphQLRouter
 
 from api import admin, export, webhooks
-from api.auth import graphql_caller
+from api.audit import AuditQueue
+from api.auth import Principals, graphql_caller
 from api.limits import BodyLimit
 from api.schema import Context, schema
 from graph import access
@@ -51,17 +53,25 @@ def create_app(
         await access.ensure_access_schema(app.state.graph)
         app.state.inbox = Inbox(inbox_dir(config))
         app.state.webhook_settings = webhooks.WebhookSettings()
+        app.state.principals = Principals(app.state.graph)
+        app.state.audit = AuditQueue(app.state.graph)
+        app.state.audit.start()
         stop = asyncio.Event()
         drain = None
         if worker:
             drain = asyncio.create_task(run_worker(app.state.graph, app.state.inbox, stop, log=log.info))
+        # What exists now (modules, the schema, the driver) lives as long as the app: kept out of the
+        # collector's full passes, which otherwise walk it all and stall one request for tens of ms.
+        gc.freeze()
         try:
             yield
         finally:
+            gc.unfreeze()  # an app closed inside a longer-lived process (tests) leaves nothing pinned
             if drain is not None:
                 stop.set()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(drain, timeout=30)  # a batch in flight finishes; cancelled after that
+            await app.state.audit.close()  # every accepted audit entry is written before the driver closes
             if owned:
                 await app.state.graph.close()
 
@@ -72,6 +82,7 @@ def create_app(
             "tracegraph": Context(request.app.state.graph, request.app.state.policy),
             "request": request,
             "principal": principal,
+            "audit": request.app.state.audit,
         }
 
     app = FastAPI(title="tracegraph", lifespan=lifespan)

@@ -29,7 +29,6 @@ from pydantic import BaseModel
 
 from api.auth import Reader
 from api.export_html import render_report
-from graph import access as audit_log
 from graph import export_reads, repository
 from graph.access import Principal
 from graph.driver import Graph
@@ -511,15 +510,10 @@ class ExportAccess:
         """Raise HTTPException(403) when the caller may not export the scope."""
 
     async def record(self, request: Request, scope: Scope, fmt: str, *, records: int, status: int) -> None:
-        """Append the export to the audit log: who, when, what, how many changes."""
+        """Append the export to the audit log: who, when, what, how many changes (written just after)."""
         if self.who is not None:
-            await audit_log.record(
-                request.app.state.graph,
-                self.who,
-                action="export",
-                what=f"{scope.title()} format={fmt}",
-                records=records,
-                status=status,
+            request.app.state.audit.add(
+                self.who, action="export", what=f"{scope.title()} format={fmt}", records=records, status=status
             )
 
 

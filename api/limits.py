@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+from graphql import DocumentNode, GraphQLError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter, SchemaExtension
-
-from graph import access
+from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaExtension
 
 MAX_DEPTH, MAX_ALIASES, MAX_TOKENS = 10, 20, 3000
 
@@ -83,8 +83,8 @@ class Audit(SchemaExtension):
         data = getattr(result, "data", None)
         errors = getattr(result, "errors", None)
         records = max(0, count_records(data) - 1) if data else 0
-        await access.record(
-            context["tracegraph"].graph,
+        # Queued, not awaited: the answer does not wait for its own audit write (see api.audit).
+        context["audit"].add(
             who,
             action="graphql",
             what=self.execution_context.query or "",
@@ -93,11 +93,66 @@ class Audit(SchemaExtension):
         )
 
 
+# Built once: the depth and alias rules are classes made per limiter instance, and checking a document
+# against them depends on nothing but the document, so a query text seen before reuses its verdict.
+_LIMIT_RULES = (
+    *QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
+    *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
+)
+CHECKED_QUERIES = 128  # distinct query texts whose parsed document and validation errors are kept
+CHECKED_QUERY_CHARS = 8192  # longer texts are parsed and validated every time, so the cache stays small
+
+
+class _Checked:
+    """A query text's parsed document and, once validated, its validation errors."""
+
+    __slots__ = ("document", "errors")
+
+    def __init__(self, document: DocumentNode):
+        self.document = document
+        self.errors: list[GraphQLError] | None = None
+
+
+# (schema, query text) -> _Checked, least recently used first; bounded so unique query texts cannot grow it.
+_checked: OrderedDict[tuple[object, str], _Checked] = OrderedDict()
+
+
+class Limits(SchemaExtension):
+    """Depth, alias and token limits; a query text seen before skips parsing and validation."""
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context
+        context.parse_options["max_tokens"] = MAX_TOKENS
+        context.validation_rules = (*context.validation_rules, *_LIMIT_RULES)
+        yield
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        key = (context.schema, context.query or "")
+        known = _checked.get(key)
+        if known is not None:
+            _checked.move_to_end(key)
+            context.graphql_document = known.document  # strawberry parses only when no document is set
+        yield
+        # A text that failed to parse (syntax, too many tokens) is never kept, so it fails the same way again.
+        keep = context.query and len(context.query) <= CHECKED_QUERY_CHARS
+        if known is None and context.graphql_document is not None and keep:
+            _checked[key] = _Checked(context.graphql_document)
+            if len(_checked) > CHECKED_QUERIES:
+                _checked.popitem(last=False)
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        known = _checked.get((context.schema, context.query or ""))
+        if known is not None and known.document is not context.graphql_document:
+            known = None
+        if known is not None and known.errors is not None:
+            context.pre_execution_errors = list(known.errors)  # strawberry validates only when this is unset
+        yield
+        if known is not None and known.errors is None and context.pre_execution_errors is not None:
+            known.errors = list(context.pre_execution_errors)
+
+
 def graphql_extensions() -> list[Any]:
     # Factories, so every request gets fresh extension instances.
-    return [
-        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
-        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
-        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        Audit,
-    ]
+    return [Limits, Audit]

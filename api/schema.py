@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import strawberry
+from pydantic import BaseModel
 from strawberry.dataloader import DataLoader
 from strawberry.experimental.pydantic import type as pydantic_type
 from strawberry.tools import merge_types
@@ -40,6 +41,12 @@ class Context(dict[str, Any]):
         return [await repository.change_by_id(self.graph, self.policy, i) for i in ids]
 
 
+def served(model: BaseModel | None) -> Any:
+    """A graph.models answer served as its strawberry type as it is: the pydantic-derived types accept the
+    model itself (their is_type_of) and read its fields by attribute, so nothing is copied per request."""
+    return model
+
+
 def ctx(info: Info) -> Context:
     context: Context = info.context["tracegraph"]
     return context
@@ -47,7 +54,7 @@ def ctx(info: Info) -> Context:
 
 async def _changes(info: Info, ids: list[str]) -> list["Change"]:
     loaded = await ctx(info).changes.load_many(ids)
-    return [Change.from_pydantic(c) for c in loaded if c is not None]
+    return [served(c) for c in loaded if c is not None]
 
 
 @pydantic_type(model=models.Person)
@@ -72,7 +79,7 @@ class Commit:
         commit = await repository.commit(ctx(info).graph, ctx(info).policy, self.sha)
         ids = commit[0].session_ids if commit else []
         found = [await repository.session(ctx(info).graph, sid) for sid in ids]
-        return [AgentSession.from_pydantic(s[0]) for s in found if s is not None]
+        return [served(s[0]) for s in found if s is not None]
 
     @strawberry.field
     async def changes(self, info: Info) -> list[Annotated["Change", strawberry.lazy("api.schema")]]:
@@ -100,7 +107,7 @@ class AgentSession:
     @strawberry.field
     async def commits(self, info: Info) -> list[Annotated["Commit", strawberry.lazy("api.schema")]]:
         found = await repository.session(ctx(info).graph, self.id)
-        return [Commit.from_pydantic(k) for k in found[1]] if found else []
+        return [served(k) for k in found[1]] if found else []
 
 
 @pydantic_type(model=models.Approval)
@@ -154,9 +161,9 @@ class Incident:
             return []
         return [
             Suspect(
-                change=Change.from_pydantic(s.change),
-                deployment=Deployment.from_pydantic(s.deployment) if s.deployment else None,
-                sessions=[AgentSession.from_pydantic(x) for x in s.change.sessions],
+                change=served(s.change),
+                deployment=served(s.deployment),
+                sessions=[served(x) for x in s.change.sessions],
                 score=s.score,
                 reason=s.reason,
             )
@@ -171,7 +178,7 @@ class Incident:
     @strawberry.field
     async def postmortems(self, info: Info) -> list[Annotated["Postmortem", strawberry.lazy("api.schema")]]:
         found = await repository.incident(ctx(info).graph, self.id)
-        return [Postmortem.from_pydantic(p) for p in found[1]] if found else []
+        return [served(p) for p in found[1]] if found else []
 
 
 @pydantic_type(model=models.Deployment)
@@ -197,7 +204,7 @@ class Deployment:
     @strawberry.field
     async def incidents(self, info: Info) -> list[Annotated["Incident", strawberry.lazy("api.schema")]]:
         found = await repository.deployment(ctx(info).graph, self.id)
-        return [Incident.from_pydantic(i) for i in found[2]] if found else []
+        return [served(i) for i in found[2]] if found else []
 
 
 @pydantic_type(model=models.Verdict)
@@ -243,27 +250,27 @@ class Query:
     @strawberry.field(description="The five-minute answer: who approved this change, and what evidence proved it safe.")
     async def change(self, info: Info, repo: str, number: int) -> Change | None:
         found = await repository.change(ctx(info).graph, ctx(info).policy, repo=repo, number=number)
-        return Change.from_pydantic(found) if found else None
+        return served(found) if found else None
 
     @strawberry.field
     async def commit(self, info: Info, sha: str) -> Commit | None:
         found = await repository.commit(ctx(info).graph, ctx(info).policy, sha)
-        return Commit.from_pydantic(found[0]) if found else None
+        return served(found[0]) if found else None
 
     @strawberry.field
     async def deployment(self, info: Info, id: strawberry.ID) -> Deployment | None:
         found = await repository.deployment(ctx(info).graph, str(id))
-        return Deployment.from_pydantic(found[0]) if found else None
+        return served(found[0]) if found else None
 
     @strawberry.field
     async def incident(self, info: Info, id: strawberry.ID) -> Incident | None:
         found = await repository.incident(ctx(info).graph, str(id))
-        return Incident.from_pydantic(found[0]) if found else None
+        return served(found[0]) if found else None
 
     @strawberry.field
     async def session(self, info: Info, id: strawberry.ID) -> AgentSession | None:
         found = await repository.session(ctx(info).graph, str(id))
-        return AgentSession.from_pydantic(found[0]) if found else None
+        return served(found[0]) if found else None
 
     @strawberry.field(description="Changes, optionally of one repository, in id order.")
     async def changes(

@@ -20,7 +20,7 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.concurrency import run_in_threadpool
 
-from graph import access
+from api.auth import principal
 from graph.access import Role
 from graph.settings import get_settings
 from ingest import signatures
@@ -86,7 +86,7 @@ async def require_ingest_token(request: Request, config: ConfigDep) -> None:
     graph = getattr(request.app.state, "graph", None)
     presented = header[7:].strip() if header and header[:7].lower() == "bearer " else ""
     if graph is not None and presented:
-        who = await access.authenticate(graph, presented)
+        who = await principal(request, presented)
         if who is not None:
             if not who.allows(Role.INGESTER):
                 raise HTTPException(403, f"this token's role is {who.role.value}; /events needs ingester")

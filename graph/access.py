@@ -86,9 +86,14 @@ async def create_token(graph: Graph, *, role: Role, name: str) -> tuple[str, Tok
 
 async def authenticate(graph: Graph, token: str) -> Principal | None:
     """The principal a presented token stands for, or None (unknown or revoked)."""
+    return await principal_by_hash(graph, hash_token(token))
+
+
+async def principal_by_hash(graph: Graph, digest: str) -> Principal | None:
+    """The principal of an active token with this hash, or None (unknown or revoked)."""
     records, _, _ = await graph.driver.execute_query(
         q.TOKEN_BY_HASH,
-        parameters_={"hash": hash_token(token)},
+        parameters_={"hash": digest},
         routing_=RoutingControl.READ,
         database_=graph.database,
     )
@@ -118,23 +123,38 @@ async def revoke_token(graph: Graph, token_id: str) -> bool:
     return bool(records)
 
 
-async def record(graph: Graph, who: Principal, *, action: str, what: str, records: int, status: int) -> None:
-    """Append one audit entry: who, when, what, how many records."""
-    await graph.driver.execute_query(
-        q.RECORD_AUDIT,
-        parameters_={
-            "id": uuid.uuid4().hex,
-            "at": _now(),
-            "tokenId": who.token_id,
-            "tokenName": who.name,
-            "role": who.role.value,
-            "action": action,
-            "what": what[:4000],
-            "records": records,
-            "status": status,
-        },
-        database_=graph.database,
+def audit_entry(who: Principal, *, action: str, what: str, records: int, status: int) -> AuditEntry:
+    """One audit entry, stamped now: who, when, what, how many records."""
+    return AuditEntry(
+        id=uuid.uuid4().hex,
+        at=_now(),
+        token_id=who.token_id,
+        token_name=who.name,
+        role=who.role.value,
+        action=action,
+        what=what[:4000],
+        records=records,
+        status=status,
     )
+
+
+async def write_audit(graph: Graph, entries: list[AuditEntry]) -> None:
+    """Append audit entries in one transaction (idempotent: an entry already written is kept as it is)."""
+    rows = [
+        {
+            "id": e.id,
+            "at": e.at,
+            "tokenId": e.token_id,
+            "tokenName": e.token_name,
+            "role": e.role,
+            "action": e.action,
+            "what": e.what,
+            "records": e.records,
+            "status": e.status,
+        }
+        for e in entries
+    ]
+    await graph.driver.execute_query(q.RECORD_AUDIT, parameters_={"rows": rows}, database_=graph.database)
 
 
 async def audit_log(graph: Graph, *, since: str = "", limit: int = 1000) -> list[AuditEntry]:

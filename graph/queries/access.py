@@ -19,9 +19,12 @@ REVOKE_TOKEN = """
 MATCH (t:ApiToken {id: $id}) SET t.revokedAt = coalesce(t.revokedAt, $at) RETURN t.id AS id
 """
 
+# One transaction per batch; MERGE on the id so a batch retried after an unacknowledged commit is not doubled.
 RECORD_AUDIT = """
-CREATE (:AuditEntry {id: $id, at: $at, tokenId: $tokenId, tokenName: $tokenName, role: $role,
-                     action: $action, what: $what, records: $records, status: $status})
+UNWIND $rows AS row
+MERGE (a:AuditEntry {id: row.id})
+ON CREATE SET a.at = row.at, a.tokenId = row.tokenId, a.tokenName = row.tokenName, a.role = row.role,
+              a.action = row.action, a.what = row.what, a.records = row.records, a.status = row.status
 """
 
 LIST_AUDIT = """
@@ -32,5 +35,6 @@ RETURN a {.*} AS entry ORDER BY a.at DESC, a.id LIMIT $limit
 ACCESS_SCHEMA = [
     "CREATE CONSTRAINT apitoken_id IF NOT EXISTS FOR (t:ApiToken) REQUIRE t.id IS UNIQUE",
     "CREATE CONSTRAINT apitoken_hash IF NOT EXISTS FOR (t:ApiToken) REQUIRE t.hash IS UNIQUE",
+    "CREATE CONSTRAINT auditentry_id IF NOT EXISTS FOR (a:AuditEntry) REQUIRE a.id IS UNIQUE",
     "CREATE INDEX auditentry_at IF NOT EXISTS FOR (a:AuditEntry) ON (a.at)",
 ]
