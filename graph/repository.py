@@ -10,6 +10,7 @@ from graph import queries
 from graph.driver import Graph
 from graph.models import AgentSession, Change, Commit, Deployment, Evidence, Incident, Postmortem
 from graph.policy import Policy
+from graph.queries.trace import CHANGE_ANSWERS
 from graph.verdict import build_change, to_evidence
 
 
@@ -31,6 +32,21 @@ async def change_by_id(graph: Graph, policy: Policy, id: str) -> Change | None:
     if raw is None:
         return None
     return build_change(raw, policy)
+
+
+async def changes_by_ids(graph: Graph, policy: Policy, ids: list[str]) -> dict[str, Change]:
+    """The five-minute answers for many change ids in one read, by id (ids not in the graph are absent)."""
+    if not ids:
+        return {}
+    records, _, _ = await graph.driver.execute_query(
+        CHANGE_ANSWERS,
+        parameters_={"ids": list(dict.fromkeys(ids))},
+        routing_=RoutingControl.READ,
+        database_=graph.database,
+    )
+    # CHANGE_ANSWER returns maps, lists and scalars only, so a record needs none of data()'s conversion
+    # (a fifth of the client's time for forty answers).
+    return {r["changeId"]: build_change(dict(r.items()), policy) for r in records}
 
 
 async def change(graph: Graph, policy: Policy, *, repo: str, number: int) -> Change | None:

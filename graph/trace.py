@@ -3,6 +3,9 @@
 From an incident: the deployments to its service in a window before it was triggered; for each, every
 commit between the previous successful deployment of that service (same environment) and this one,
 found through git ancestry, mapped to changes; each change ranked by a score explained in `reason`.
+Should two predecessors start at the same second, the one with the highest id counts.
+
+Four reads whatever the number of deployments and candidates (graph/queries/trace.py says which).
 """
 
 from __future__ import annotations
@@ -89,24 +92,23 @@ def score(
     return round(points / MAX_SCORE, 4), "; ".join(reasons) or "shipped in the window"
 
 
-async def _shipped(graph: Graph, deployment: Deployment, service: str) -> tuple[list[str], str | None]:
-    """Change ids the deployment shipped and the id of its predecessor (None for the first)."""
-    previous = await _rows(
-        graph,
-        q.PREVIOUS_DEPLOYMENT,
-        service=service,
-        environment=deployment.environment,
-        before=_iso(deployment.started_at or EPOCH),
-        id=deployment.id,
-    )
-    prev = previous[0]["deployment"] if previous else None
-    found = await _rows(graph, q.SHIPPED_CHANGES, sha=deployment.sha or "", previous=prev["sha"] if prev else None)
-    ids = found[0]["changeIds"] if found else []
-    return sorted(ids), prev["id"] if prev else None
+def _shipped_rows(deployments: list[Deployment], service: str | None) -> list[dict[str, Any]]:
+    """TRACE_SHIPPED's rows: what finding each deployment's predecessor and its shipped commits takes."""
+    return [
+        {
+            "key": key,
+            "id": deployment.id,
+            "service": deployment.service or service or "",
+            "environment": deployment.environment,
+            "before": _iso(deployment.started_at or EPOCH),
+            "sha": deployment.sha or "",
+        }
+        for key, deployment in enumerate(deployments)
+    ]
 
 
 async def trace_incident(graph: Graph, policy: Policy, id: str, *, window: timedelta = DEFAULT_WINDOW) -> Trace | None:
-    """The ranked suspects of an incident, or None when there is no such incident."""
+    """The ranked suspects of an incident, or None when there is no such incident (four reads at most)."""
     rows = await _rows(graph, q.TRACE_INCIDENT, id=id)
     if not rows:
         return None
@@ -122,7 +124,7 @@ async def trace_incident(graph: Graph, policy: Policy, id: str, *, window: timed
     trace = Trace(incident)
     candidates: dict[str, tuple[Deployment | None, list[str]]] = {cid: (None, by) for cid, by in named.items()}
 
-    deployments: list[Deployment] = []
+    search = incident.service is not None and incident.triggered_at is not None
     if incident.service is None:
         trace.notes.append(
             "the incident names no service, so no deployments could be searched; only changes "
@@ -130,39 +132,55 @@ async def trace_incident(graph: Graph, policy: Policy, id: str, *, window: timed
         )
     elif incident.triggered_at is None:
         trace.notes.append("the incident has no trigger time, so no deployment window could be searched")
-    else:
-        found = await _rows(
-            graph,
-            q.DEPLOYMENTS_BEFORE,
-            service=incident.service,
-            **{"from": _iso(incident.triggered_at - window), "to": _iso(incident.triggered_at)},
+    deployments: list[Deployment] = []
+    if search or named_deployments:
+        # Without a service and a trigger time only the named deployments are read ($service null).
+        span = (
+            (_iso(incident.triggered_at - window), _iso(incident.triggered_at))
+            if incident.triggered_at
+            else (None, None)
         )
-        deployments = [Deployment.model_validate({**r["deployment"], "service": incident.service}) for r in found]
-        if not deployments:
-            trace.notes.append(f"no deployment to {incident.service} in the {window} before the incident")
-    for dep_id in named_deployments:
-        if all(d.id != dep_id for d in deployments):
-            extra = await _rows(graph, q.DEPLOYMENT_BY_ID, id=dep_id)
-            deployments += [Deployment.model_validate(r["deployment"]) for r in extra]
-
-    for deployment in deployments:
-        change_ids, previous = await _shipped(graph, deployment, deployment.service or incident.service or "")
-        if previous is None:
-            trace.notes.append(
-                f"{deployment.id} has no earlier successful deployment of its service: "
-                "every ancestor commit within 200 generations counts as shipped"
+        found = (
+            await _rows(
+                graph,
+                q.TRACE_DEPLOYMENTS,
+                service=incident.service if search else None,
+                named=list(named_deployments),
+                **{"from": span[0], "to": span[1]},
             )
-        for cid in change_ids:
-            current, reasons = candidates.get(cid, (None, []))
-            # Keep the latest deployment before the incident that shipped the change.
-            if current is None or (deployment.started_at or EPOCH) > (current.started_at or EPOCH):
-                current = deployment
-            candidates[cid] = (current, reasons + named_deployments.get(deployment.id, []))
+        )[0]
+        deployments = [Deployment.model_validate({**d, "service": incident.service}) for d in found["window"]]
+        if search and not deployments:
+            trace.notes.append(f"no deployment to {incident.service} in the {window} before the incident")
+        in_window = {d.id for d in deployments}
+        deployments += [Deployment.model_validate(d) for d in found["named"] if d["id"] not in in_window]
 
-    sizes = await _rows(graph, q.CHANGE_SIZES, ids=list(candidates)) if candidates else []
-    size_of = {r["id"]: r["size"] for r in sizes}
+    size_of: dict[str, int] = {}
+    if deployments or candidates:
+        shipped = (
+            await _rows(
+                graph, q.TRACE_SHIPPED, rows=_shipped_rows(deployments, incident.service), named=list(candidates)
+            )
+        )[0]
+        by_key = {row["key"]: row for row in shipped["shipped"]}
+        size_of = {c["id"]: c["size"] for row in shipped["shipped"] for c in row["changes"]}
+        size_of.update({c["id"]: c["size"] for c in shipped["named"]})
+        for key, deployment in enumerate(deployments):
+            if by_key[key]["previous"] is None:
+                trace.notes.append(
+                    f"{deployment.id} has no earlier successful deployment of its service: "
+                    "every ancestor commit within 200 generations counts as shipped"
+                )
+            for cid in sorted(c["id"] for c in by_key[key]["changes"]):
+                current, reasons = candidates.get(cid, (None, []))
+                # Keep the latest deployment before the incident that shipped the change.
+                if current is None or (deployment.started_at or EPOCH) > (current.started_at or EPOCH):
+                    current = deployment
+                candidates[cid] = (current, reasons + named_deployments.get(deployment.id, []))
+
+    changes = await repository.changes_by_ids(graph, policy, list(candidates))
     for cid, (shipped_by, named_by) in candidates.items():
-        change = await repository.change_by_id(graph, policy, cid)
+        change = changes.get(cid)
         if change is None:
             continue
         value, reason = score(

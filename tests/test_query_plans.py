@@ -122,3 +122,23 @@ def test_incident_trace_and_metrics_reads_use_indexes(settings: Settings, module
     statements = read_statements(module)
     assert statements, f"{module_name} has no reads to check"
     assert scans(settings, statements) == {}
+
+
+def test_the_incident_trace_walks_ancestry_without_enumerating_paths(settings: Settings) -> None:
+    from graph.queries import trace
+
+    hot = {
+        f"graph.queries.trace.{n}" for n in ("TRACE_INCIDENT", "TRACE_DEPLOYMENTS", "TRACE_SHIPPED", "CHANGE_ANSWERS")
+    }
+    assert hot <= set(read_statements(trace)), "the trace's reads must stay under the scan check above"
+    load(settings, demo_envelopes())
+
+    async def walks(graph: Graph) -> list[str]:
+        async with graph.driver.session(database=graph.database) as session:
+            result = await session.run("EXPLAIN " + trace.TRACE_SHIPPED)
+            plan = (await result.consume()).plan
+        return [op for op in operators(plan or {}) if op.startswith("VarLengthExpand")]
+
+    # A plain VarLengthExpand follows every path, and merges multiply paths; the pruning BFS visits each commit once.
+    found = run_graph(settings, walks)
+    assert found and all("Pruning" in op for op in found), found
