@@ -6,6 +6,7 @@ equal what a Python model of last-writer-wins says, values and versions alike.
 
 from __future__ import annotations
 
+import asyncio
 import random
 from typing import Any
 
@@ -15,7 +16,7 @@ from graph.batch import Batch
 from graph.driver import Graph
 from graph.settings import Settings
 from graph.vocabulary import Label, Rel
-from graph.writer import write_batch
+from graph.writer import WriteBehind, write_batch
 from tests.conftest import run_graph
 
 PROPS = ("title", "state", "additions", "labels", "draft")
@@ -105,3 +106,37 @@ def test_random_batches_in_random_orders_match_last_writer_wins(settings: Settin
     assert nodes == expected
     assert edges == expected_edges
     assert again == (nodes, edges)
+
+
+def _change(key: str, **props: Any) -> Batch:
+    batch = Batch()
+    batch.node(Label.CHANGE, key, version="2025-01-01T00:00:00Z#00#e", **props)
+    return batch
+
+
+def test_write_behind_writes_every_queued_batch(settings: Settings) -> None:
+    async def work(graph: Graph) -> Any:
+        writer = WriteBehind(graph, depth=2)
+        for i in range(7):
+            await writer.submit(_change(f"o/r#{i}", title=f"t{i}"))
+        stats = await writer.drain()
+        nodes, _ = await _read(graph)
+        return stats, nodes
+
+    stats, nodes = run_graph(settings, work)
+    assert stats.nodes_created == 7
+    assert {key: props["title"] for key, props in nodes.items()} == {f"o/r#{i}": f"t{i}" for i in range(7)}
+
+
+def test_write_behind_raises_a_failed_write_instead_of_hanging(settings: Settings) -> None:
+    from neo4j.exceptions import Neo4jError
+
+    async def work(graph: Graph) -> None:
+        writer = WriteBehind(graph, depth=1)
+        await writer.submit(_change("o/r#1", labels=["a", 1]))  # Neo4j refuses lists of mixed types
+        for i in range(5):
+            await writer.submit(_change(f"o/r#{i + 2}", title="t"))
+        await writer.drain()
+
+    with pytest.raises(Neo4jError):
+        run_graph(settings, lambda g: asyncio.wait_for(work(g), timeout=60))
