@@ -168,7 +168,10 @@ async def run(folder: Path, runs: int, warmup: int) -> dict[str, Any]:
             if incidents and trace is not None:
 
                 async def suspects_http(incident: str) -> Any:
-                    return await bench.graphql(SUSPECTS_QUERY, {"id": incident})
+                    body = await bench.graphql(SUSPECTS_QUERY, {"id": incident})
+                    if body["data"]["incident"] is None:
+                        raise SystemExit(f"incident {incident} is not in the graph: was DIR ingested whole?")
+                    return body
 
                 async def suspects_direct(incident: str) -> Any:
                     return await trace.trace_incident(graph, policy, incident)
