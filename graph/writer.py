@@ -96,24 +96,30 @@ def fold(batch: Batch) -> tuple[dict[NodeGroup, list[Row]], dict[EdgeGroup, list
     return _fold_nodes(batch), _fold_edges(batch)
 
 
-def _plan(batch: Batch) -> list[tuple[str, list[Row]]]:
-    """(statement, rows) pairs: nodes first, then edges, each group in chunks of CHUNK rows."""
+Plan = list[tuple[str, list[Row]]]
+
+
+def plan(batch: Batch) -> Plan:
+    """(statement, rows) pairs: nodes first, then edges, each group in chunks of CHUNK rows.
+
+    Plain lists and dicts, so a plan crosses a process boundary cheaply (ingest.parallel).
+    """
     nodes, edges = fold(batch)
-    plan: list[tuple[str, list[Row]]] = []
+    planned: Plan = []
     for label, props in sorted(nodes):
         rows = nodes[(label, props)]
         statement = queries.merge_nodes(label, props)
-        plan += [(statement, rows[i : i + CHUNK]) for i in range(0, len(rows), CHUNK)]
+        planned += [(statement, rows[i : i + CHUNK]) for i in range(0, len(rows), CHUNK)]
     for src, rel, dst, props in sorted(edges):
         rows = edges[(src, rel, dst, props)]
         statement = queries.merge_edges(src, rel, dst, props)
-        plan += [(statement, rows[i : i + CHUNK]) for i in range(0, len(rows), CHUNK)]
-    return plan
+        planned += [(statement, rows[i : i + CHUNK]) for i in range(0, len(rows), CHUNK)]
+    return planned
 
 
-async def _run(tx: AsyncManagedTransaction, plan: list[tuple[str, list[Row]]]) -> WriteStats:
+async def _run(tx: AsyncManagedTransaction, statements: Plan) -> WriteStats:
     stats = WriteStats()
-    for statement, rows in plan:
+    for statement, rows in statements:
         result = await tx.run(statement, rows=rows)
         summary = await result.consume()
         counters = summary.counters
@@ -124,13 +130,13 @@ async def _run(tx: AsyncManagedTransaction, plan: list[tuple[str, list[Row]]]) -
     return stats
 
 
-async def write_batch(graph: Graph, batch: Batch) -> WriteStats:
-    """MERGE the batch in one transaction (retried by the driver on transient errors)."""
+async def write_batch(graph: Graph, batch: Batch | Plan) -> WriteStats:
+    """MERGE the batch (or a plan made of one) in one transaction (retried by the driver on transient errors)."""
     if not len(batch):
         return WriteStats()
-    plan = _plan(batch)
+    statements = batch if isinstance(batch, list) else plan(batch)
     async with graph.driver.session(database=graph.database) as session:
-        return await session.execute_write(_run, plan)
+        return await session.execute_write(_run, statements)
 
 
 class WriteBehind:
@@ -148,7 +154,7 @@ class WriteBehind:
     def __init__(self, graph: Graph, depth: int = 2):
         self.graph = graph
         self.stats = WriteStats()
-        self._queue: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=depth)
+        self._queue: asyncio.Queue[Batch | Plan | None] = asyncio.Queue(maxsize=depth)
         self._task: asyncio.Task[None] | None = None
         self._writing = False
 
@@ -165,7 +171,7 @@ class WriteBehind:
             finally:
                 self._writing = False
 
-    async def _put(self, item: Batch | None) -> None:
+    async def _put(self, item: Batch | Plan | None) -> None:
         """Queue an item for the writer; raise the writer's error instead of waiting on a dead writer."""
         if self._task is None:
             self._task = asyncio.create_task(self._write_all())
@@ -179,7 +185,7 @@ class WriteBehind:
         await task  # raises the failed write's error
         raise RuntimeError("the background writer stopped before it was drained")
 
-    async def submit(self, batch: Batch) -> None:
+    async def submit(self, batch: Batch | Plan) -> None:
         """Queue `batch`; waits while `depth` batches are already waiting."""
         if len(batch):
             await self._put(batch)

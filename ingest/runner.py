@@ -178,8 +178,28 @@ async def ingest_paths(
     on_reject: Callable[[Rejection], None] | None = None,
     on_file: Callable[[Path], None] | None = None,
     files: Iterable[Path] | None = None,
+    processes: bool | None = None,
 ) -> Summary:
-    """Ingest files and folders; returns what was read, accepted, rejected and written."""
+    """Ingest files and folders; returns what was read, accepted, rejected and written.
+
+    With `processes` (by default: for inputs of 50 MB or more) normalisation runs in a child process
+    while this one writes (ingest.parallel); the summary and the graph are the same either way.
+    """
+    from ingest import parallel  # it builds on this module
+
+    listed = list(files) if files is not None else None
+    if processes if processes is not None else parallel.worth_a_process(paths, listed):
+        return await parallel.ingest_in_child(
+            graph,
+            paths,
+            source=source,
+            type=type,
+            quarantine_dir=quarantine_dir,
+            on_reject=on_reject,
+            on_file=on_file,
+            files=listed,
+        )
+    files = listed
     started = time.monotonic()
     ingestor = Ingestor(graph, quarantine_dir=quarantine_dir, on_reject=on_reject)
     text = text_suffixes(source)
