@@ -81,6 +81,13 @@ def iso(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
     text = value.strip()
+    if len(text) == 20 and text.isascii() and text[4] + text[7] + text[10] + text[13] + text[16] + text[19] == "--T::Z":
+        # Already the canonical form (nearly every webhook timestamp): check it is a real time and keep it.
+        try:
+            datetime.fromisoformat(text[:-1])
+        except ValueError:
+            return None
+        return text
     if text.endswith("Z"):
         text = text[:-1] + "+00:00"
     try:
