@@ -99,13 +99,13 @@ def _fold_nodes(batch: Batch) -> dict[NodeGroup, list[Row]]:
         props = tuple(sorted({p for _, values, _ in found for p in values}))
         rows = grouped[(label, props)] = []
         for key, values, versions in found:
-            row: Row = {"k": key, "p": [values.get(p) for p in props]}
+            row: Row = {"k": key, "p": list(map(values.get, props))}
             if isinstance(versions, str):
                 row["v"] = versions
             elif len(distinct := set(versions.values())) == 1:
                 row["v"] = distinct.pop()
             else:
-                row["vs"] = [versions.get(p) for p in props]
+                row["vs"] = list(map(versions.get, props))
                 row["v"] = next(iter(versions.values()))
             rows.append(row)
     return grouped
@@ -126,7 +126,7 @@ def _fold_edges(batch: Batch) -> dict[EdgeGroup, list[Row]]:
     for (src, rel, dst), found in by_triple.items():
         props = tuple(sorted({p for *_, values in found for p in values}))
         grouped[(src, rel, dst, props)] = [
-            {"s": s, "d": d, "v": version, "p": [values.get(p) for p in props]} for s, d, version, values in found
+            {"s": s, "d": d, "v": version, "p": list(map(values.get, props))} for s, d, version, values in found
         ]
     return grouped
 
