@@ -1,11 +1,12 @@
 """Query latency: GraphQL over HTTP against the raw reads through the driver, on random keys.
 
-    python -m bench.query DIR [--runs 200]
+    python -m bench.query DIR [--runs 200] [--client plain|httpx]
 
 Runs against the graph bench.ingest left in the bench's Neo4j. The API runs as `uvicorn` in a
-child process on 127.0.0.1 (the real app: bearer token, limits, audit log); requests go through
-httpx with keep-alive. For each question, p50/p95/p99 over --runs requests on keys drawn from
-DIR/keys.json:
+child process on 127.0.0.1 (the real app: bearer token, limits, audit log); requests go over one
+keep-alive HTTP/1.1 connection with a minimal client, so the figures are the API's time and not a
+client library's (`--client httpx` measures through httpx instead). For each question,
+p50/p95/p99 over --runs requests on keys drawn from DIR/keys.json:
 
 - five-minute answer: GraphQL `change(repo, number)` (the README's query) vs graph.queries.CHANGE_ANSWER
   through the driver (one read, records not turned into models);
@@ -93,18 +94,71 @@ async def timed(samples: list[float], work: Callable[[], Awaitable[Any]]) -> Any
     return result
 
 
+class PlainClient:
+    """POST JSON over one keep-alive HTTP/1.1 connection: status and decoded body, nothing else."""
+
+    def __init__(self, port: int, headers: dict[str, str]):
+        self.port = port
+        self.head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def post(self, path: str, payload: Any) -> tuple[int, Any]:
+        if self.streams is None:
+            self.streams = await asyncio.open_connection("127.0.0.1", self.port)
+        reader, writer = self.streams
+        body = json.dumps(payload).encode()
+        writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{self.head}"
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        status = int((await reader.readline()).split()[1])
+        headers = {}
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            headers[name.strip().lower()] = value.strip()
+        if "content-length" not in headers:
+            raise SystemExit(f"the API answered without Content-Length ({headers}): use --client httpx")
+        data = await reader.readexactly(int(headers["content-length"]))
+        if headers.get("connection", "").lower() == "close":
+            writer.close()
+            self.streams = None
+        return status, json.loads(data)
+
+    async def aclose(self) -> None:
+        if self.streams is not None:
+            self.streams[1].close()
+            self.streams = None
+
+
+class HttpxClient:
+    """The same through httpx (keep-alive), for comparison."""
+
+    def __init__(self, port: int, headers: dict[str, str]):
+        self.client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=60)
+
+    async def post(self, path: str, payload: Any) -> tuple[int, Any]:
+        response = await self.client.post(path, json=payload)
+        return response.status_code, response.json()
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+CLIENTS: dict[str, type[PlainClient] | type[HttpxClient]] = {"plain": PlainClient, "httpx": HttpxClient}
+
+
 class Bench:
     """Both paths for one question, measured alternately on the same random keys."""
 
-    def __init__(self, client: httpx.AsyncClient, graph: Graph, runs: int, warmup: int):
+    def __init__(self, client: PlainClient | HttpxClient, graph: Graph, runs: int, warmup: int):
         self.client, self.graph, self.runs, self.warmup = client, graph, runs, warmup
 
     async def graphql(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
-        response = await self.client.post("/graphql", json={"query": query, "variables": variables})
-        body: dict[str, Any] = response.json()
-        if response.status_code != 200 or body.get("errors"):
-            raise SystemExit(f"GraphQL failed ({response.status_code}): {json.dumps(body)[:500]}")
-        return body
+        status, body = await self.client.post("/graphql", {"query": query, "variables": variables})
+        if status != 200 or body.get("errors"):
+            raise SystemExit(f"GraphQL failed ({status}): {json.dumps(body)[:500]}")
+        return dict(body)
 
     async def measure(
         self,
@@ -130,7 +184,7 @@ class Bench:
         }
 
 
-async def run(folder: Path, runs: int, warmup: int) -> dict[str, Any]:
+async def run(folder: Path, runs: int, warmup: int, client_kind: str = "plain") -> dict[str, Any]:
     keys = json.loads((folder / "keys.json").read_text())
     manifest = json.loads((folder / "manifest.json").read_text())
     settings = common.connect_settings()
@@ -141,8 +195,8 @@ async def run(folder: Path, runs: int, warmup: int) -> dict[str, Any]:
     api = start_api(common.client_env(settings), port)
     results: dict[str, Any] = {}
     try:
-        headers = {"Authorization": f"Bearer {secret}"}
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=60) as client:
+        client = CLIENTS[client_kind](port, {"Authorization": f"Bearer {secret}"})
+        try:
             bench = Bench(client, graph, runs, warmup)
 
             async def change_http(ref: list[Any]) -> Any:
@@ -206,6 +260,8 @@ async def run(folder: Path, runs: int, warmup: int) -> dict[str, Any]:
                 print(f"metrics: {results['metrics (one service, a quarter)']}", flush=True)
             else:
                 results["metrics (one service, a quarter)"] = "skipped: graph.metrics does not exist yet"
+        finally:
+            await client.aclose()
     finally:
         api.terminate()
         api.wait(timeout=30)
@@ -228,19 +284,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("folder", type=Path)
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--client", choices=sorted(CLIENTS), default="plain", help="HTTP client for the GraphQL path")
     args = parser.parse_args(argv)
     manifest = json.loads((args.folder / "manifest.json").read_text())
     print(f"machine: {common.machine()}")
     print(f"neo4j:   {common.neo4j_memory()}")
     print(
-        f"graph:   {args.folder} ({manifest['changes']} changes); {args.runs} runs per path after {args.warmup} warm-up"
+        f"graph:   {args.folder} ({manifest['changes']} changes); {args.runs} runs per path after "
+        f"{args.warmup} warm-up; {args.client} HTTP client"
     )
-    results = asyncio.run(run(args.folder, args.runs, args.warmup))
+    results = asyncio.run(run(args.folder, args.runs, args.warmup, args.client))
     record = {
         "at": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "machine": common.machine(),
         "changes": manifest["changes"],
         "runs": args.runs,
+        "client": args.client,
         "results": results,
     }
     with (args.folder / "bench-query.jsonl").open("a") as out:
