@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fnmatch import fnmatchcase
+import re
+from fnmatch import fnmatchcase, translate
+from functools import cached_property
 from pathlib import Path
 
 import yaml
@@ -24,6 +26,11 @@ class Area(BaseModel):
     required_evidence: list[str] = Field(default_factory=list)
     # When set, at least one counted approval must come from one of these logins.
     code_owners: list[str] = Field(default_factory=list)
+
+    @cached_property
+    def path_pattern(self) -> re.Pattern[str]:
+        """`paths` as one regular expression: matches a path exactly when fnmatchcase matches a pattern."""
+        return re.compile("|".join(f"(?:{translate(pattern)})" for pattern in self.paths))
 
 
 class EvidenceRule(BaseModel):
@@ -64,7 +71,7 @@ class Policy(BaseModel):
             if wanted & {label.lower() for label in area.labels}:
                 return name
             # A leading "/" lets "**/auth/**" match a top-level "auth/…" path too.
-            if any(fnmatchcase("/" + f, pattern) for f in files for pattern in area.paths):
+            if area.paths and any(area.path_pattern.match("/" + f) for f in files):
                 return name
         return self.default_area
 
