@@ -50,8 +50,8 @@ VERSION_PREFIX = "_v_"
 def versions(props: Mapping[str, Any], label: Label | None = None) -> dict[str, str]:
     """The version of each property a node of `label` (or an edge) holds, from the writer's bookkeeping.
 
-    `_v_<prop>` where the writer kept one (also for a property written as null, so absent), else `_v`,
-    the version of every other present property (graph.queries.merge_nodes). A node's key has none.
+    `_v_<prop>` where the writer kept one, else `_v`, the version of every other present property
+    (graph.queries.merge_nodes). A node's key has none.
     """
     base = props.get(VERSION)
     key = KEYS[label] if label else None
