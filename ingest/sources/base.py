@@ -88,6 +88,11 @@ def iso(value: Any) -> str | None:
         except ValueError:
             return None
         return text
+    return _iso_text(text)
+
+
+def _iso_text(text: str) -> str | None:
+    """iso() of any ISO-8601 text: parsed, taken to UTC, formatted."""
     if text.endswith("Z"):
         text = text[:-1] + "+00:00"
     try:
