@@ -134,7 +134,8 @@ async def write_baseline(graph: Graph, rows_file: Path) -> tuple[int, int]:
         for kind, what, rows in plan:
             statement = baseline_node_statement(what) if kind == "n" else baseline_edge_statement(*what)
             for i in range(0, len(rows), writer.CHUNK):
-                summary = await (await tx.run(statement, rows=rows[i : i + writer.CHUNK])).consume()
+                chunk = writer.Rows(rows[i : i + writer.CHUNK])  # the same driver workaround as ours
+                summary = await (await tx.run(statement, rows=chunk)).consume()
                 ms += (summary.result_available_after or 0) + (summary.result_consumed_after or 0)
         return ms
 
