@@ -44,6 +44,8 @@ def test_start_is_idempotent_status_reports_and_stop_stops(tmp_path: Path) -> No
         with GraphDatabase.driver(f"bolt://127.0.0.1:{port}", auth=("neo4j", password)) as driver:
             [record] = driver.execute_query("CALL dbms.components() YIELD versions RETURN versions[0] AS v").records
             assert record["v"].startswith("5.26")
+            [watcher] = driver.execute_query("CALL dbms.listConfig('db.filewatcher.enabled') YIELD value").records
+            assert watcher["value"] == "false"  # its threads cost CPU during ingest and guard nothing here
     finally:
         stop = runner.invoke(main, ["db", "stop"], env=env)
     assert stop.exit_code == 0 and "stopped" in stop.stdout
