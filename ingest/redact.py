@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
 
+import orjson
+
 MARKER = "[REDACTED:"
 
 
@@ -266,13 +268,37 @@ _DOCUMENT_HINT = re.compile(
 _URL_PASSWORD_HINT = re.compile(_HINTS["url-password"])
 
 
+def dumps_sorted(value: object) -> str:
+    """The canonical JSON text of a document: keys sorted, compact, non-ASCII as UTF-8 (not \\u escapes).
+
+    orjson writes it in a fifth of json.dumps' time (2.1 against 9.3 us for a bench event, a tenth of
+    the normaliser's time). What orjson refuses (integers beyond 64 bits, keys that are not strings,
+    lone surrogates) falls back to json in the same layout with non-ASCII escaped, the only way to
+    write a lone surrogate. NaN and Infinity, which JSON lacks, come out as null.
+    """
+    try:
+        return orjson.dumps(value, default=str, option=_PASS_TO_STR | orjson.OPT_SORT_KEYS).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+# Dates and dataclasses are written as str() writes them, as json.dumps(default=str) did.
+_PASS_TO_STR = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
 def redact_document(value: object) -> str:
-    """The JSON text of a document (keys sorted) with every secret inside redacted as redact_value does."""
-    text = json.dumps(value, sort_keys=True, default=str)
+    """The canonical JSON text of a document with every secret inside redacted as redact_value does."""
+    text = dumps_sorted(value)
     # Nearly every webhook document holds no hint of any rule anywhere (3 of 267 real GitHub and GitLab
     # payloads do): one scan of its text then stands for a walk over every string. JSON escaping only
     # lengthens runs the hints accept, so a hint in any key or string is still found in the text;
-    # non-ASCII (\\u escapes) could hide a Unicode case fold, so such documents take the full walk.
-    if "\\u" not in text and _DOCUMENT_HINT.search(text.lower()) is None and _URL_PASSWORD_HINT.search(text) is None:
+    # non-ASCII, raw or escaped, could hide a Unicode case fold (a long s, a Kelvin sign), so such
+    # documents take the walk.
+    if (
+        text.isascii()
+        and "\\u" not in text
+        and _DOCUMENT_HINT.search(text.lower()) is None
+        and _URL_PASSWORD_HINT.search(text) is None
+    ):
         return text
-    return json.dumps(redact_value(value), sort_keys=True, default=str)
+    return dumps_sorted(redact_value(value))

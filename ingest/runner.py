@@ -18,7 +18,7 @@ from graph.writer import WriteBehind, WriteStats
 from ingest import quarantine
 from ingest.identity import Identities, resolve
 from ingest.reader import Unreadable, list_files, read_file
-from ingest.redact import count_redactions, redact, redact_document, redact_value
+from ingest.redact import count_redactions, dumps_sorted, redact, redact_document, redact_value
 from ingest.sources import SOURCES
 from ingest.sources.base import Event, Rejected
 
@@ -65,7 +65,7 @@ def add_source_event(batch: Batch, event: Event, *, already_redacted: bool = Fal
     `already_redacted` skips a second pass where the caller built the payload from redacted text.
     """
     if already_redacted:
-        body = event.payload if isinstance(event.payload, str) else json.dumps(event.payload, sort_keys=True)
+        body = event.payload if isinstance(event.payload, str) else dumps_sorted(event.payload)
     elif isinstance(event.payload, str):
         body = redact(event.payload) or ""
     else:

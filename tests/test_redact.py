@@ -219,10 +219,9 @@ def test_prefilter_changes_no_output() -> None:
 
 def test_document_prefilter_changes_no_output() -> None:
     """redact_document skips the structural walk when its text holds no hint; that must change nothing."""
-    import json
     import random
 
-    from ingest.redact import redact_document, redact_value
+    from ingest.redact import dumps_sorted, redact_document, redact_value
 
     rng = random.Random(11)
 
@@ -237,14 +236,14 @@ def test_document_prefilter_changes_no_output() -> None:
     def document(depth: int = 0) -> object:
         kind = rng.random()
         if depth > 2 or kind < 0.4:
-            return rng.choice([word(), word(), rng.randint(0, 9), None, True])
+            return rng.choice([word(), word(), rng.randint(0, 9), None, True, 2**70])  # 2**70: the json fallback
         if kind < 0.6:
             return [document(depth + 1) for _ in range(rng.randint(0, 3))]
         return {word(): document(depth + 1) for _ in range(rng.randint(0, 4))}
 
     documents = [document() for _ in range(5_000)] + [{"ok": "plain text", "n": [1, "two"]}]
-    expected = [json.dumps(redact_value(d), sort_keys=True, default=str) for d in documents]
-    unchanged = sum(e == json.dumps(d, sort_keys=True, default=str) for d, e in zip(documents, expected, strict=True))
+    expected = [dumps_sorted(redact_value(d)) for d in documents]
+    unchanged = sum(e == dumps_sorted(d) for d, e in zip(documents, expected, strict=True))
     assert unchanged > 1000 and len(documents) - unchanged > 200  # both clean and secret-bearing documents
     assert [d for d, e in zip(documents, expected, strict=True) if redact_document(d) != e] == []
 
@@ -267,3 +266,18 @@ def test_literal_trie_matches_exactly_what_the_alternation_of_its_literals_match
         for _ in range(30):
             text = "".join(rng.choice(alphabet + "xyz") for _ in range(rng.randint(0, 20)))
             assert [m.span() for m in trie.finditer(text)] == [m.span() for m in plain.finditer(text)], (literals, text)
+
+
+def test_stored_documents_are_canonical_json_whatever_the_values() -> None:
+    """Keys sorted, compact, UTF-8; values orjson refuses still come out, in the same layout."""
+    import json
+    from datetime import UTC, datetime
+
+    from ingest.redact import dumps_sorted
+
+    assert dumps_sorted({"b": [1, None], "a": "é ☃"}) == '{"a":"é ☃","b":[1,null]}'
+    assert dumps_sorted({"z": {"y": 1, "x": 2}, "n": 2**70}) == '{"n":1180591620717411303424,"z":{"x":2,"y":1}}'
+    assert dumps_sorted({"at": datetime(2026, 1, 2, 3, 4, tzinfo=UTC)}) == '{"at":"2026-01-02 03:04:00+00:00"}'
+    assert dumps_sorted({"t": "lone \ud800", "u": "é"}) == '{"t":"lone \\ud800","u":"\\u00e9"}'
+    document = {"title": 'quote " back \\ tab \t nul \x00 ſ K', "n": [1.5, -0, True]}
+    assert json.loads(dumps_sorted(document)) == document
