@@ -90,11 +90,11 @@ class Recorder(Ingestor):
         # The baseline writes each label (and each edge type) with one statement, as a person would.
         by_label: dict[Any, list[dict[str, Any]]] = {}
         for (label, props), rows in sorted(nodes.items()):
-            by_label.setdefault(label, []).extend({"key": r["k"], "p": _asserted(props, r["p"])} for r in rows)
+            by_label.setdefault(label, []).extend({"key": r[0], "p": _asserted(props, r[1])} for r in rows)
         by_triple: dict[Any, list[dict[str, Any]]] = {}
         for (src, rel, dst, props), rows in sorted(edges.items()):
             by_triple.setdefault((src, rel, dst), []).extend(
-                {"s": r["s"], "d": r["d"], "p": _asserted(props, r["p"])} for r in rows
+                {"s": r[0], "d": r[1], "p": _asserted(props, r[3])} for r in rows
             )
         plan = [("n", label, rows) for label, rows in by_label.items()]
         plan += [("e", triple, rows) for triple, rows in by_triple.items()]

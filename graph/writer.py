@@ -23,7 +23,8 @@ from graph.vocabulary import KEYS, Label, Rel
 
 CHUNK = 1000
 
-Row = dict[str, Any]
+# A row is a list, not a map: see graph.queries.merge_nodes and merge_edges for its fields.
+Row = list[Any]
 NodeGroup = tuple[Label, tuple[str, ...]]
 EdgeGroup = tuple[Label, Rel, Label, tuple[str, ...]]
 
@@ -99,14 +100,13 @@ def _fold_nodes(batch: Batch) -> dict[NodeGroup, list[Row]]:
         props = tuple(sorted({p for _, values, _ in found for p in values}))
         rows = grouped[(label, props)] = []
         for key, values, versions in found:
-            row: Row = {"k": key, "p": list(map(values.get, props))}
+            row: Row = [key, list(map(values.get, props))]
             if isinstance(versions, str):
-                row["v"] = versions
+                row.append(versions)
             elif len(distinct := set(versions.values())) == 1:
-                row["v"] = distinct.pop()
+                row.append(distinct.pop())
             else:
-                row["vs"] = list(map(versions.get, props))
-                row["v"] = next(iter(versions.values()))
+                row += [next(iter(versions.values())), list(map(versions.get, props))]
             rows.append(row)
     return grouped
 
@@ -126,7 +126,7 @@ def _fold_edges(batch: Batch) -> dict[EdgeGroup, list[Row]]:
     for (src, rel, dst), found in by_triple.items():
         props = tuple(sorted({p for *_, values in found for p in values}))
         grouped[(src, rel, dst, props)] = [
-            {"s": s, "d": d, "v": version, "p": list(map(values.get, props))} for s, d, version, values in found
+            [s, d, version, list(map(values.get, props))] for s, d, version, values in found
         ]
     return grouped
 
@@ -140,7 +140,7 @@ def fold(batch: Batch) -> tuple[dict[NodeGroup, list[Row]], dict[EdgeGroup, list
 Plan = list[tuple[str, list[Row]]]
 
 
-class Rows(list[Row]):
+class Rows(list[Any]):
     """A statement's rows, whose repr is their count.
 
     The driver formats every RUN's parameters for its debug log even when nothing logs at debug
@@ -158,7 +158,7 @@ class Rows(list[Row]):
 def plan(batch: Batch) -> Plan:
     """(statement, rows) pairs: nodes first, then edges, each group in chunks of CHUNK rows.
 
-    Plain lists and dicts, so a plan crosses a process boundary cheaply (ingest.parallel).
+    Plain lists, so a plan crosses a process boundary cheaply (ingest.parallel).
     """
     nodes, edges = fold(batch)
     planned: Plan = []

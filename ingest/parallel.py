@@ -43,7 +43,7 @@ class _Handover(Ingestor):
     async def flush(self) -> None:
         if len(self.pending):
             batch, self.pending = resolve(self.pending, self.identities), Batch()
-            # Folded and grouped here: plain lists and dicts pickle several times faster than Batch rows.
+            # Folded and grouped here: plain lists pickle several times faster than Batch rows.
             self.out.put(("batch", writer.plan(batch)))
 
 
