@@ -65,6 +65,9 @@ KEYS: dict[Label, str] = {
 
 # Every node records where its latest value of each property came from.
 ORIGIN_PROPERTIES = frozenset({"source", "sourceEventId", "receivedAt"})
+# How a fact travelled (when and through what it arrived), not the fact: a replay that differs only
+# in these writes nothing, so the first arrival is the one kept.
+TRANSPORT_PROPERTIES = ORIGIN_PROPERTIES | {"location"}
 
 PROPERTIES: dict[Label, frozenset[str]] = {
     Label.AGENT_SESSION: frozenset(
@@ -194,7 +197,7 @@ PROPERTIES: dict[Label, frozenset[str]] = {
         }
     ),
     Label.POSTMORTEM: frozenset(
-        {"title", "rootCause", "actionItems", "digest", "url", "incidentIds", "date", "path", "summary"}
+        {"title", "rootCause", "actionItems", "digest", "url", "incidentIds", "date", "summary"}
     ),
     Label.SOURCE_EVENT: frozenset({"type", "digest", "body", "location"}),
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from graph.vocabulary import EDGE_PROPERTIES, KEYS, ORIGIN_PROPERTIES, PROPERTIES, Label, Rel
+from graph.vocabulary import EDGE_PROPERTIES, KEYS, ORIGIN_PROPERTIES, PROPERTIES, TRANSPORT_PROPERTIES, Label, Rel
 
 AWAIT_INDEXES = "CALL db.awaitIndexes(300)"
 
@@ -65,10 +65,18 @@ def merge_nodes(label: Label, props: tuple[str, ...]) -> str:
         f"n.`_v_{p}` = CASE WHEN fresh OR NOT w[{i}] THEN n.`_v_{p}` WHEN v[{i}] = base THEN null ELSE v[{i}] END"
         for i, p in enumerate(props)
     )
+    # A row that would leave every fact and its version as they are writes nothing (a replay): only
+    # where it came from differs, and the first arrival of a fact is the one kept.
+    changes = " OR ".join(
+        f"w[{i}] AND (n.`{p}` IS NULL OR n.`{p}` <> row[1][{i}] OR coalesce(n.`_v_{p}`, base) <> v[{i}])"
+        for i, p in enumerate(props)
+        if p not in TRANSPORT_PROPERTIES
+    )
     return (
         f"{merge}\nWITH n, row, coalesce(row[3], [x IN row[1] | row[2]]) AS v, coalesce(n._v, row[2]) AS base,"
         " n._v IS NULL AND row[3] IS NULL AS fresh\n"
         f"WITH n, row, v, base, fresh, CASE WHEN fresh THEN null ELSE [{wins}] END AS w\n"
+        f"WITH n, row, v, base, fresh, w WHERE fresh OR n._v IS NULL OR {changes or 'false'}\n"
         f"SET n._v = base,\n    {sets}"
     )
 
@@ -83,12 +91,18 @@ def merge_edges(src: Label, rel: Rel, dst: Label, props: tuple[str, ...]) -> str
     if not set(props) <= EDGE_PROPERTIES or len(set(props)) != len(props):
         raise ValueError(f"edge {rel} has no properties {sorted(set(props) - EDGE_PROPERTIES)}")
     sets = "".join(f"r.`{p}` = coalesce(row[3][{i}], r.`{p}`), " for i, p in enumerate(props))
+    # At the same version (the same event again) a row writes only what it changes: replays write nothing.
+    changes = "".join(
+        f" OR row[3][{i}] IS NOT NULL AND (r.`{p}` IS NULL OR r.`{p}` <> row[3][{i}])"
+        for i, p in enumerate(props)
+        if p not in TRANSPORT_PROPERTIES
+    )
     return (
         f"{_KEEP_PLAN}UNWIND $rows AS row\n"
         f"MERGE (a:`{src}` {{`{KEYS[src]}`: row[0]}})\n"
         f"MERGE (b:`{dst}` {{`{KEYS[dst]}`: row[1]}})\n"
         f"MERGE (a)-[r:`{rel}`]->(b)\n"
-        "WITH r, row WHERE row[2] >= coalesce(r._v, '')\n"
+        f"WITH r, row WHERE r._v IS NULL OR row[2] > r._v OR row[2] = r._v AND (false{changes})\n"
         f"SET {sets}r._v = row[2]"
     )
 
@@ -132,22 +146,27 @@ WITH c, shipped, shas,
                UNWIND shas AS sha MATCH (:Commit {sha: sha})<-[:AUTHORED]-(s:AgentSession) RETURN s.id AS sid
      } AS sessionIds
 RETURN c {.*Change} AS change,
-  COLLECT { MATCH (c)-[:IN]->(r:Repository) RETURN r.fullName }[0] AS repo,
+  COLLECT { MATCH (c)-[:IN]->(r:Repository) RETURN r.fullName ORDER BY r.fullName }[0] AS repo,
   COLLECT { MATCH (p:Person)-[:AUTHORED]->(c) RETURN p {.*Person} ORDER BY p.login } AS authors,
   COLLECT { UNWIND shas AS sha MATCH (k:Commit {sha: sha})
-            RETURN k {.*Commit, author: COLLECT { MATCH (p:Person)-[:AUTHORED]->(k) RETURN p {.*Person} }[0],
-                      sessionIds: COLLECT { MATCH (s:AgentSession)-[:AUTHORED]->(k) RETURN s.id } } } AS commits,
+            RETURN k {.*Commit, author: COLLECT { MATCH (p:Person)-[:AUTHORED]->(k) RETURN p {.*Person}
+                                                  ORDER BY p.login }[0],
+                      sessionIds: COLLECT { MATCH (s:AgentSession)-[:AUTHORED]->(k) RETURN s.id
+                                            ORDER BY s.id } } } AS commits,
   COLLECT { UNWIND sessionIds AS sid MATCH (s:AgentSession {id: sid})
             RETURN s {.*AgentSession,
-                      operator: COLLECT { MATCH (p:Person)-[:OPERATED]->(s) RETURN p {.*Person} }[0]} } AS sessions,
+                      operator: COLLECT { MATCH (p:Person)-[:OPERATED]->(s) RETURN p {.*Person}
+                                          ORDER BY p.login }[0]} } AS sessions,
   COLLECT { MATCH (r:Review)-[:OF]->(c)
             RETURN r {.*Review,
-                      reviewer: COLLECT { MATCH (p:Person)-[:SUBMITTED]->(r) RETURN p {.*Person} }[0]} } AS reviews,
+                      reviewer: COLLECT { MATCH (p:Person)-[:SUBMITTED]->(r) RETURN p {.*Person}
+                                          ORDER BY p.login }[0]} } AS reviews,
   COLLECT { UNWIND shas + [m IN shipped WHERE NOT m IN shas] AS sha
             MATCH (e:Evidence)-[:VERIFIES]->(:Commit {sha: sha}) RETURN e {.*Evidence, commitSha: sha} } AS evidence,
   COLLECT { UNWIND shipped AS sha MATCH (d:Deployment)-[:SHIPPED]->(:Commit {sha: sha})
             RETURN DISTINCT d {.*Deployment,
-                               service: coalesce(COLLECT { MATCH (d)-[:TO]->(s:Service) RETURN s.name }[0],
+                               service: coalesce(COLLECT { MATCH (d)-[:TO]->(s:Service) RETURN s.name
+                                                           ORDER BY s.name }[0],
                                                  d.service)} } AS deployments,
   COLLECT { MATCH (i:Incident)-[:CAUSED_BY]->(c) RETURN i {.*Incident} AS i
             UNION
@@ -164,14 +183,17 @@ RETURN COLLECT { MATCH (s)-[:PROPOSED]->(c:Change) RETURN c.id AS id
 
 SESSION = with_fields("""
 MATCH (s:AgentSession {id: $id})
-RETURN s {.*AgentSession, operator: COLLECT { MATCH (p:Person)-[:OPERATED]->(s) RETURN p {.*Person} }[0]} AS session,
+RETURN s {.*AgentSession, operator: COLLECT { MATCH (p:Person)-[:OPERATED]->(s) RETURN p {.*Person}
+                                              ORDER BY p.login }[0]} AS session,
        COLLECT { MATCH (s)-[:AUTHORED]->(k:Commit) RETURN k {.*Commit} } AS commits
 """)
 
 COMMIT = with_fields("""
 MATCH (k:Commit {sha: $sha})
-RETURN k {.*Commit, author: COLLECT { MATCH (p:Person)-[:AUTHORED]->(k) RETURN p {.*Person} }[0],
-          sessionIds: COLLECT { MATCH (s:AgentSession)-[:AUTHORED]->(k) RETURN s.id }} AS commit,
+RETURN k {.*Commit, author: COLLECT { MATCH (p:Person)-[:AUTHORED]->(k) RETURN p {.*Person}
+                                      ORDER BY p.login }[0],
+          sessionIds: COLLECT { MATCH (s:AgentSession)-[:AUTHORED]->(k) RETURN s.id
+                                ORDER BY s.id }} AS commit,
        COLLECT { MATCH (c:Change)-[:CONTAINS|MERGED_AS]->(k) RETURN DISTINCT c.id } AS changeIds,
        COLLECT { MATCH (e:Evidence)-[:VERIFIES]->(k) RETURN e {.*Evidence, commitSha: k.sha} } AS evidence
 """)
@@ -179,7 +201,8 @@ RETURN k {.*Commit, author: COLLECT { MATCH (p:Person)-[:AUTHORED]->(k) RETURN p
 DEPLOYMENT = with_fields("""
 MATCH (d:Deployment {id: $id})
 RETURN d {.*Deployment,
-          service: coalesce(COLLECT { MATCH (d)-[:TO]->(s:Service) RETURN s.name }[0], d.service)} AS deployment,
+          service: coalesce(COLLECT { MATCH (d)-[:TO]->(s:Service) RETURN s.name
+                                      ORDER BY s.name }[0], d.service)} AS deployment,
        COLLECT { MATCH (d)-[:SHIPPED]->(:Commit)<-[:CONTAINS|MERGED_AS]-(c:Change) RETURN DISTINCT c.id } AS changeIds,
        COLLECT { MATCH (i:Incident)-[:CAUSED_BY]->(d) RETURN i {.*Incident} } AS incidents
 """)
@@ -187,11 +210,23 @@ RETURN d {.*Deployment,
 INCIDENT = with_fields("""
 MATCH (i:Incident {id: $id})
 RETURN i {.*Incident,
-          service: coalesce(COLLECT { MATCH (i)-[:AFFECTS]->(s:Service) RETURN s.name }[0], i.service)} AS incident,
+          service: coalesce(COLLECT { MATCH (i)-[:AFFECTS]->(s:Service) RETURN s.name
+                                      ORDER BY s.name }[0], i.service)} AS incident,
        COLLECT { MATCH (p:Postmortem)-[:ANALYZES]->(i) RETURN p {.*Postmortem} } AS postmortems
 """)
 
 CHANGE_IDS = """
 MATCH (c:Change) WHERE $repo IS NULL OR c.repo = $repo
 RETURN c.id AS id ORDER BY c.id SKIP $skip LIMIT $limit
+"""
+
+# Every node and relationship with its properties, for equality checks (tests, `rebuild`). Keys
+# identify endpoints, so two graphs built in different orders compare equal.
+SNAPSHOT_NODES = (
+    "MATCH (n) WHERE any(l IN labels(n) WHERE l IN $labels) RETURN labels(n) AS labels, properties(n) AS props"
+)
+SNAPSHOT_EDGES = """
+MATCH (a)-[r]->(b) WHERE any(l IN labels(a) WHERE l IN $labels) AND any(l IN labels(b) WHERE l IN $labels)
+RETURN type(r) AS type, labels(a) AS fromLabels, properties(a) AS from, labels(b) AS toLabels, properties(b) AS to,
+       properties(r) AS props
 """
