@@ -100,10 +100,11 @@ def to_evidence(raw: dict[str, Any], policy: Policy) -> Evidence:
 
 
 def _latest_per_name(items: list[Evidence]) -> list[Evidence]:
+    """The latest run of each check name, by name: a gap reads the same whatever order runs arrived in."""
     latest: dict[str, Evidence] = {}
     for item in sorted(items, key=lambda e: (e.at or EPOCH, e.id)):
         latest[item.name] = item
-    return list(latest.values())
+    return [latest[name] for name in sorted(latest)]
 
 
 def evidence_gaps(kinds: list[str], *, shipped: list[str], evidence: list[Evidence]) -> list[str]:

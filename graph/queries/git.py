@@ -8,7 +8,7 @@ from graph.queries.core import with_fields
 # graph links them to (PARENT edges, which may point at commits outside the ingested range).
 REPO_COMMITS = with_fields("""
 MATCH (k:Commit {repo: $repo})
-RETURN k {.*Commit, author: COLLECT { MATCH (p:Person)-[:AUTHORED]->(k) RETURN p {.*Person} }[0],
+RETURN k {.*Commit, author: COLLECT { MATCH (p:Person)-[:AUTHORED]->(k) RETURN p {.*Person} ORDER BY p.login }[0],
           sessionIds: COLLECT { MATCH (s:AgentSession)-[:AUTHORED]->(k) RETURN s.id ORDER BY s.id },
           parentShas: COLLECT { MATCH (k)-[:PARENT]->(p:Commit) RETURN p.sha }} AS commit
 ORDER BY k.committedAt DESC, k.sha

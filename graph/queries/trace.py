@@ -16,7 +16,8 @@ ANCESTRY_DEPTH = 200
 TRACE_INCIDENT = with_fields("""
 MATCH (i:Incident {id: $id})
 RETURN i {.*Incident,
-          service: coalesce(COLLECT { MATCH (i)-[:AFFECTS]->(s:Service) RETURN s.name }[0], i.service)} AS incident,
+          service: coalesce(COLLECT { MATCH (i)-[:AFFECTS]->(s:Service) RETURN s.name
+                                      ORDER BY s.name }[0], i.service)} AS incident,
   COLLECT { MATCH (i)-[r:CAUSED_BY]->(c:Change)
             RETURN {changeId: c.id, deploymentId: null, inferred: coalesce(r.inferred, false), source: r.source} AS link
             UNION
@@ -38,7 +39,8 @@ RETURN COLLECT { MATCH (:Service {name: $service})<-[:TO]-(d:Deployment)
        COLLECT { UNWIND $named AS id
                  MATCH (d:Deployment {id: id})
                  RETURN d {.*Deployment,
-                           service: coalesce(COLLECT { MATCH (d)-[:TO]->(s:Service) RETURN s.name }[0], d.service)}
+                           service: coalesce(COLLECT { MATCH (d)-[:TO]->(s:Service) RETURN s.name
+                                                       ORDER BY s.name }[0], d.service)}
        } AS named
 """)
 
