@@ -26,7 +26,7 @@ from graph.access import Principal
 from graph.driver import Graph, open_graph
 from graph.policy import Policy, load_policy
 from graph.settings import Settings, get_settings
-from ingest.inbox import Inbox, inbox_dir
+from ingest.inbox import Inbox
 from ingest.worker import run_worker
 
 log = logging.getLogger("uvicorn.error")  # the serve worker's lines show among uvicorn's own
@@ -51,8 +51,8 @@ def create_app(
         app.state.policy = policy or load_policy(config.policy_file)
         await graph_schema.ensure_schema(app.state.graph)
         await access.ensure_access_schema(app.state.graph)
-        app.state.inbox = Inbox(inbox_dir(config))
-        app.state.webhook_settings = webhooks.WebhookSettings()
+        app.state.inbox = Inbox(config.inbox_dir)
+        app.state.settings = config
         app.state.principals = Principals(app.state.graph)
         app.state.audit = AuditQueue(app.state.graph)
         app.state.audit.start()

@@ -1,58 +1,44 @@
 """Webhook receivers and the envelope endpoint: verify, store durably in the inbox, then acknowledge.
 
-Every endpoint answers 202 only once the delivery is on disk (ingest.inbox), 200 "duplicate" for a
-delivery stored before, 401 for a bad or missing signature (nothing stored), 503 when its secret is
-not configured or the inbox cannot be written, 413 above the body size limit.
+One route, `POST /webhooks/{source}`, serves every source whose plugin declares a `Webhook` (how a
+delivery is verified, where its event type and delivery id are). It answers 202 only once the
+delivery is on disk (ingest.inbox), 200 "duplicate" for a delivery stored before, 200 "ignored" for
+an event type the source does not read (nothing stored), 401 for a bad or missing signature
+(nothing stored), 404 for a source without webhooks, 503 when its secret is not configured or the
+inbox cannot be written, 413 above the body size limit.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import principal
 from graph.access import Role
-from graph.settings import get_settings
+from graph.settings import Settings, get_settings
 from ingest import signatures
-from ingest.inbox import Delivery, Inbox, InboxUnavailable, Stored, inbox_dir
-from ingest.reader import Unreadable, to_event
+from ingest.inbox import Delivery, Inbox, InboxUnavailable, Stored
+from ingest.pipeline.events import Unreadable, content_id
+from ingest.reader import to_event
 from ingest.sources import SOURCES
+from ingest.sources.base import Source, Webhook
 
 log = logging.getLogger("tracegraph.webhooks")
 MAX_ID_LENGTH = 200  # delivery ids become graph keys; index keys must stay small
 MAX_TYPE_LENGTH = 100
 
 
-class WebhookSettings(BaseSettings):
-    """Secrets of the live ingest path, from the environment (or .env)."""
-
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
-
-    github_secret: SecretStr | None = Field(default=None, validation_alias=AliasChoices("TRACEGRAPH_GITHUB_SECRET"))
-    gitlab_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("TRACEGRAPH_GITLAB_TOKEN"))
-    pagerduty_secret: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("TRACEGRAPH_PAGERDUTY_SECRET")
-    )
-    opsgenie_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("TRACEGRAPH_OPSGENIE_TOKEN"))
-    ingest_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("TRACEGRAPH_INGEST_TOKEN"))
-    max_body_bytes: int = Field(default=5 * 1024 * 1024, validation_alias=AliasChoices("TRACEGRAPH_MAX_BODY_BYTES"))
-
-
-def get_webhook_settings(request: Request) -> WebhookSettings:
-    """The app's webhook settings (app.state.webhook_settings, else read once from the environment)."""
-    found = getattr(request.app.state, "webhook_settings", None)
+def get_app_settings(request: Request) -> Settings:
+    """The app's settings (app.state.settings, else read once from the environment)."""
+    found = getattr(request.app.state, "settings", None)
     if found is None:
-        found = request.app.state.webhook_settings = WebhookSettings()
+        found = request.app.state.settings = get_settings()
     return found  # type: ignore[no-any-return]
 
 
@@ -60,20 +46,12 @@ def get_inbox(request: Request) -> Inbox:
     """The app's inbox (app.state.inbox, else TRACEGRAPH_INBOX or TRACEGRAPH_HOME/inbox)."""
     found = getattr(request.app.state, "inbox", None)
     if found is None:
-        found = request.app.state.inbox = Inbox(inbox_dir(get_settings()))
+        found = request.app.state.inbox = Inbox(get_app_settings(request).inbox_dir)
     return found  # type: ignore[no-any-return]
 
 
-ConfigDep = Annotated[WebhookSettings, Depends(get_webhook_settings)]
+ConfigDep = Annotated[Settings, Depends(get_app_settings)]
 InboxDep = Annotated[Inbox, Depends(get_inbox)]
-
-
-def _secret(value: SecretStr | None, variable: str) -> str:
-    secret = value.get_secret_value() if value is not None else ""
-    if not secret:
-        # Never accept unsigned deliveries: without a secret there is nothing to check them against.
-        raise HTTPException(503, f"webhook secret not configured (set {variable})")
-    return secret
 
 
 async def require_ingest_token(request: Request, config: ConfigDep) -> None:
@@ -136,7 +114,8 @@ def _object(body: bytes) -> dict[str, Any]:
 
 
 def _digest(body: bytes) -> str:
-    return "sha256:" + hashlib.sha256(body).hexdigest()[:32]
+    # The id of a delivery that carries none: the same for every copy of the same bytes.
+    return content_id(body.decode("utf-8", errors="surrogateescape"))
 
 
 def _checked(value: str, what: str, limit: int) -> str:
@@ -160,136 +139,48 @@ def _answer(stored: Stored) -> JSONResponse:
     return JSONResponse({"status": "accepted", "id": stored.id}, status_code=202)
 
 
-async def _receive(
-    request: Request,
-    config: WebhookSettings,
-    secret: SecretStr | None,
-    variable: str,
-    verify: Callable[[str, bytes], bool],
-) -> bytes:
-    """The raw body of a delivery whose signature checks out (else 503/413/401)."""
-    key = _secret(secret, variable)
-    body = await read_body(request, config.max_body_bytes)
-    if not verify(key, body):
-        log.warning("rejected a %s delivery with a bad or missing signature", request.url.path)
-        raise HTTPException(401, "bad or missing signature")
-    return body
-
-
 router = APIRouter()
 
 
-@router.post("/webhooks/github", status_code=202)
-async def github(request: Request, config: ConfigDep, inbox: InboxDep) -> JSONResponse:
-    """GitHub: `X-Hub-Signature-256`, event in `X-GitHub-Event`, dedup on `X-GitHub-Delivery`."""
-    headers = request.headers
-    body = await _receive(
-        request,
-        config,
-        config.github_secret,
-        "TRACEGRAPH_GITHUB_SECRET",
-        lambda key, raw: signatures.verify_github(key, raw, headers.get("x-hub-signature-256")),
-    )
-    event = _checked(headers.get("x-github-event", ""), "X-GitHub-Event", MAX_TYPE_LENGTH)
-    if not event:
-        raise HTTPException(400, "missing X-GitHub-Event header")
-    if event == "ping":  # sent once when the hook is created; there is nothing to store
-        return JSONResponse({"status": "pong"}, status_code=200)
-    if headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+def _webhook(name: str) -> tuple[Source, Webhook]:
+    source = SOURCES.get(name)
+    if source is None or source.webhook is None:
+        known = ", ".join(sorted(n for n, s in SOURCES.items() if s.webhook is not None))
+        raise HTTPException(404, f"no webhook for source {name!r} (webhooks: {known}; other sources: POST /events)")
+    return source, source.webhook
+
+
+def _payload(hook: Webhook, headers: Any, body: bytes) -> dict[str, Any]:
+    if hook.form_field and headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         form = parse_qs(body.decode("utf-8", errors="replace"))
-        body = form.get("payload", [""])[0].encode()
-    payload = _object(body)
-    delivery_id = _checked(headers.get("x-github-delivery") or _digest(body), "X-GitHub-Delivery", MAX_ID_LENGTH)
-    stored = await store(inbox, [Delivery("github", event, delivery_id, payload, via="webhook:github")])
+        body = form.get(hook.form_field, [""])[0].encode()
+    return _object(body)
+
+
+@router.post("/webhooks/{name}", status_code=202)
+async def receive(name: str, request: Request, config: ConfigDep, inbox: InboxDep) -> JSONResponse:
+    """A provider's webhook delivery: verified as its source declares, stored, then acknowledged."""
+    source, hook = _webhook(name)
+    secret = config.secret(hook.secret_variable)
+    if not secret:
+        # Never accept unsigned deliveries: without a secret there is nothing to check them against.
+        raise HTTPException(503, f"webhook secret not configured (set {hook.secret_variable})")
+    body = await read_body(request, config.max_body_bytes)
+    headers = request.headers
+    if not hook.verify(secret, headers, body):
+        log.warning("rejected a %s delivery with a bad or missing signature", name)
+        raise HTTPException(401, "bad or missing signature")
+    payload = _payload(hook, headers, body)
+    kind = hook.event_type(headers, payload)
+    if not kind:
+        raise HTTPException(400, f"not a {name} webhook: it names no event type (expected {hook.type_hint})")
+    kind = _checked(kind, "event type", MAX_TYPE_LENGTH)
+    if kind in hook.ignored or not source.handles(kind):
+        # A signed delivery of a type no normaliser reads would only sit in quarantine forever.
+        return JSONResponse({"status": "ignored", "reason": f"tracegraph does not read {name} {kind} events"}, 200)
+    delivery_id = _checked(hook.delivery_id(headers, payload) or _digest(body), "delivery id", MAX_ID_LENGTH)
+    stored = await store(inbox, [Delivery(name, kind, delivery_id, payload, via=f"webhook:{name}")])
     return _answer(stored[0])
-
-
-@router.post("/webhooks/gitlab", status_code=202)
-async def gitlab(request: Request, config: ConfigDep, inbox: InboxDep) -> JSONResponse:
-    """GitLab: `X-Gitlab-Token`, event in `X-Gitlab-Event`, dedup on `Idempotency-Key`, `X-Gitlab-Event-UUID`."""
-    headers = request.headers
-    body = await _receive(
-        request,
-        config,
-        config.gitlab_token,
-        "TRACEGRAPH_GITLAB_TOKEN",
-        lambda key, _: signatures.verify_gitlab(key, headers.get("x-gitlab-token")),
-    )
-    payload = _object(body)
-    kind = headers.get("x-gitlab-event") or payload.get("object_kind")
-    if not isinstance(kind, str) or not kind:
-        raise HTTPException(400, "missing X-Gitlab-Event header")
-    # Idempotency-Key stays the same when GitLab retries a delivery; the event UUID names the event.
-    delivery_id = headers.get("idempotency-key") or headers.get("x-gitlab-event-uuid") or _digest(body)
-    delivery = Delivery(
-        "gitlab",
-        _checked(kind, "X-Gitlab-Event", MAX_TYPE_LENGTH),
-        _checked(delivery_id, "delivery id", MAX_ID_LENGTH),
-        payload,
-        via="webhook:gitlab",
-    )
-    return _answer((await store(inbox, [delivery]))[0])
-
-
-@router.post("/webhooks/pagerduty", status_code=202)
-async def pagerduty(request: Request, config: ConfigDep, inbox: InboxDep) -> JSONResponse:
-    """PagerDuty: `X-PagerDuty-Signature` (any v1 signature), type `event.event_type`, dedup on `event.id`."""
-    headers = request.headers
-    body = await _receive(
-        request,
-        config,
-        config.pagerduty_secret,
-        "TRACEGRAPH_PAGERDUTY_SECRET",
-        lambda key, raw: signatures.verify_pagerduty(key, raw, headers.get("x-pagerduty-signature")),
-    )
-    payload = _object(body)
-    event = payload.get("event")
-    if isinstance(event, dict):
-        kind, event_id = event.get("event_type"), event.get("id")
-        if not isinstance(kind, str) or not kind:
-            raise HTTPException(400, "PagerDuty webhook has no event.event_type")
-    elif isinstance(payload.get("messages"), list):
-        kind, event_id = "messages", None  # a legacy V2 delivery: its body digest names it
-    else:
-        raise HTTPException(400, "not a PagerDuty webhook: no `event` object (V3) or `messages` list (V2)")
-    delivery_id = str(event_id) if isinstance(event_id, str | int) and event_id != "" else _digest(body)
-    delivery = Delivery(
-        "pagerduty",
-        _checked(kind, "event.event_type", MAX_TYPE_LENGTH),
-        _checked(delivery_id, "event.id", MAX_ID_LENGTH),
-        payload,
-        via="webhook:pagerduty",
-    )
-    return _answer((await store(inbox, [delivery]))[0])
-
-
-@router.post("/webhooks/opsgenie", status_code=202)
-async def opsgenie(request: Request, config: ConfigDep, inbox: InboxDep) -> JSONResponse:
-    """Opsgenie: custom header `X-Opsgenie-Token`, type `action`, dedup on alert id + action + update time."""
-    headers = request.headers
-    body = await _receive(
-        request,
-        config,
-        config.opsgenie_token,
-        "TRACEGRAPH_OPSGENIE_TOKEN",
-        lambda key, _: signatures.verify_opsgenie(key, headers.get(signatures.OPSGENIE_HEADER)),
-    )
-    payload = _object(body)
-    action = payload.get("action")
-    if not isinstance(action, str) or not action:
-        raise HTTPException(400, "Opsgenie webhook has no `action`")
-    alert = payload["alert"] if isinstance(payload.get("alert"), dict) else {}
-    parts = [alert.get("alertId"), action, alert.get("updatedAt")]
-    # Opsgenie sends no delivery id; an alert's id, the action and its update time name one event.
-    delivery_id = ":".join(str(p) for p in parts) if all(p not in (None, "") for p in parts) else _digest(body)
-    delivery = Delivery(
-        "opsgenie",
-        _checked(action, "action", MAX_TYPE_LENGTH),
-        _checked(delivery_id, "delivery id", MAX_ID_LENGTH),
-        payload,
-        via="webhook:opsgenie",
-    )
-    return _answer((await store(inbox, [delivery]))[0])
 
 
 def parse_envelopes(body: bytes) -> list[Delivery]:

@@ -37,8 +37,8 @@ from graph.settings import Settings
 from ingest import examples as ex
 from ingest import signatures
 from ingest.inbox import CLAIMED, PENDING, Inbox
+from ingest.pipeline.prepare import Pipeline
 from ingest.reader import to_event
-from ingest.runner import add_source_event, normalise
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "fault-run-secret"
@@ -76,11 +76,11 @@ def expected_counts(n: int) -> Counter[str]:
     """Node counts by label and edge counts by type that N deliveries give when each lands once."""
     nodes: set[tuple[str, str]] = set()
     edges: set[tuple[str, str, str, str, str]] = set()
+    pipeline = Pipeline()
     for i in range(n):
         doc = envelope(i)
         event = to_event(doc, json.dumps(doc), f"fault:{i}", source=None, type=None)
-        batch = normalise(event)  # type: ignore[arg-type]
-        add_source_event(batch, event)  # type: ignore[arg-type]
+        batch = pipeline.prepare(event).batch  # type: ignore[arg-type]
         nodes |= {(row.label, row.key) for row in batch.nodes}
         edges |= {(e.src_label, e.rel, e.dst_label, e.src_key, e.dst_key) for e in batch.edges}
     return Counter(label for label, _ in nodes) + Counter(rel for _, rel, _, _, _ in edges)

@@ -20,18 +20,26 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import IO, Any
 
 from graph import local_neo4j, repository
 from graph import schema as graph_schema
-from graph.batch import Batch
 from graph.driver import open_graph
 from graph.settings import Settings
-from ingest.git_repo import GitCommit, GitIngestor, count_commits, open_repository, read_commits
-from ingest.identity import Identities, resolve
+from ingest.git_repo import (
+    GitCommit,
+    GitIngestor,
+    commit_event,
+    count_commits,
+    note_event,
+    open_repository,
+    read_commits,
+)
+from ingest.identity import Identities
+from ingest.pipeline.events import Rejected
+from ingest.pipeline.prepare import Pipeline
 
 AUTHORS = [
     ("Alice Smith", "alice@example.com"),
@@ -127,22 +135,27 @@ def child(repo_path: Path, to_graph: bool) -> dict[str, Any]:
     async def ingest() -> dict[str, Any]:
         total = await count_commits(repo, None)
         if not to_graph:
-            with tempfile.TemporaryDirectory() as parked:
-                ingestor = GitIngestor(None, repo, Identities(), Path(parked))  # type: ignore[arg-type]
-                batch = Batch()
-                started = time.monotonic()
-                async for commit in read_commits(repo, None):
-                    ingestor._add(batch, commit, "2024-01-01T00:00:00Z")
-                    sample(commit)
-                    if seen % 1000 == 0:
-                        resolve(batch, ingestor.identities)  # what a flush does before it writes
-                        batch = Batch()
+            # Read and prepare every commit (and note) through the pipeline, without writing.
+            pipeline = Pipeline(identities=Identities())
+            notes = rejected = 0
+            started = time.monotonic()
+            async for commit in read_commits(repo, None):
+                events = [commit_event(repo, commit, "2024-01-01T00:00:00Z")]
+                if commit.note:
+                    events.append(note_event(repo, commit, "2024-01-01T00:00:00Z"))
+                    notes += 1
+                for event in events:
+                    try:
+                        pipeline.prepare(event)
+                    except Rejected:
+                        rejected += 1
+                sample(commit)
             return {
                 "total": total,
                 "commits": seen,
                 "seconds": time.monotonic() - started,
-                "notes": ingestor.summary.notes,
-                "rejected": len(ingestor.summary.rejected),
+                "notes": notes,
+                "rejected": rejected,
             }
         settings = Settings()  # the parent names the server in NEO4J_URI
         graph = await open_graph(settings)
@@ -158,7 +171,6 @@ def child(repo_path: Path, to_graph: bool) -> dict[str, Any]:
             "commits": summary.commits,
             "merges": summary.merges,
             "notes": summary.notes,
-            "notes_skipped": summary.notes_skipped,
             "rejected": len(summary.rejected),
             "seconds": summary.seconds,
             "counts": counts,

@@ -31,8 +31,10 @@ from graph.driver import Graph, open_graph
 from graph.local_neo4j import status as local_status
 from graph.settings import Settings
 from graph.vocabulary import KEYS, Label, Rel
+from ingest.pipeline.feed import Feeder
+from ingest.pipeline.prepare import Pipeline, text_suffixes
 from ingest.reader import read_file
-from ingest.runner import Ingestor, ingest_paths, resolve, text_suffixes
+from ingest.runner import feed_and_write, ingest_paths
 from ingest.sources import SOURCES
 
 Inputs = list[tuple[Path, str | None]]
@@ -75,18 +77,16 @@ def _asserted(props: tuple[str, ...], values: list[Any]) -> dict[str, Any]:
     return {p: v for p, v in zip(props, values, strict=True) if v is not None}
 
 
-class Recorder(Ingestor):
+class Recorder:
     """Our pipeline up to the writer: each flush's folded rows are pickled instead of written."""
 
     def __init__(self, out: Any, quarantine_dir: Path):
-        super().__init__(None, quarantine_dir=quarantine_dir)  # type: ignore[arg-type]
         self.out = out
         self.flushes = 0
+        self.feeder = Feeder(Pipeline(), self.record, quarantine_dir=quarantine_dir)
 
-    async def flush(self) -> None:
-        if not len(self.pending):
-            return
-        nodes, edges = writer.fold(resolve(self.pending, self.identities))
+    async def record(self, batch: Batch) -> None:
+        nodes, edges = writer.fold(batch)
         # The baseline writes each label (and each edge type) with one statement, as a person would.
         by_label: dict[Any, list[dict[str, Any]]] = {}
         for (label, props), rows in sorted(nodes.items()):
@@ -100,7 +100,6 @@ class Recorder(Ingestor):
         plan += [("e", triple, rows) for triple, rows in by_triple.items()]
         pickle.dump(plan, self.out, protocol=pickle.HIGHEST_PROTOCOL)
         self.flushes += 1
-        self.pending = Batch()
 
 
 async def record_baseline_rows(files: Inputs, rows_file: Path, quarantine_dir: Path) -> dict[str, Any]:
@@ -110,12 +109,12 @@ async def record_baseline_rows(files: Inputs, rows_file: Path, quarantine_dir: P
         recorder = Recorder(out, quarantine_dir)
         for path, source in files:
             for item in read_file(path, source=source, type=None, text_suffixes=text_suffixes(source)):
-                await recorder.feed(item)
-        await recorder.flush()
+                await recorder.feeder.feed(item)
+        await recorder.feeder.flush()
     seconds = time.monotonic() - started
     return {
-        "events": recorder.summary.read,
-        "rejected": len(recorder.summary.rejected),
+        "events": recorder.feeder.summary.read,
+        "rejected": len(recorder.feeder.summary.rejected),
         "flushes": recorder.flushes,
         "seconds": round(seconds, 2),
     }
@@ -176,13 +175,15 @@ async def child(mode: str, folder: Path, rows_file: Path, scratch: Path) -> dict
                 result["rejected"] += len(summary.rejected)
                 result["statement_ms"] = result.get("statement_ms", 0) + summary.written.server_ms
         else:  # ours without the SourceEvent raw documents, to price them
-            ingestor = Ingestor(graph, quarantine_dir=scratch / "quarantine", keep_raw=False)
-            for path, source in files:
-                for item in read_file(path, source=source, type=None, text_suffixes=text_suffixes(source)):
-                    await ingestor.feed(item)
-            # A write-behind runner waits for its last write in finish(); the current one in flush().
-            await getattr(ingestor, "finish", ingestor.flush)()
-            result = {"read": ingestor.summary.read, "rejected": len(ingestor.summary.rejected)}
+            items = (
+                item
+                for path, source in files
+                for item in read_file(path, source=source, type=None, text_suffixes=text_suffixes(source))
+            )
+            summary = await feed_and_write(
+                graph, items, pipeline=Pipeline(keep_raw=False), quarantine_dir=scratch / "quarantine"
+            )
+            result = {"read": summary.read, "rejected": len(summary.rejected)}
         result["seconds"] = time.monotonic() - started
         result["client_cpu_seconds"] = time.process_time() - cpu
     finally:

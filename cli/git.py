@@ -74,12 +74,6 @@ def _print_summary(summary: GitSummary) -> None:
     )
     if summary.redactions:
         click.echo(f"secrets redacted: git {summary.redactions}")
-    if summary.notes_skipped:
-        click.echo(
-            f"{summary.notes_skipped} git-ai notes (refs/notes/ai) were not read: this tracegraph has no "
-            "git-ai notes reader (ingest.git_ai_notes)",
-            err=True,
-        )
 
 
 @click.command("ingest-git")

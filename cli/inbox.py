@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from graph.settings import get_settings
-from ingest.inbox import CLAIMED, DONE, FAILED, PENDING, QUARANTINE, Entry, Inbox, inbox_dir
+from ingest.inbox import CLAIMED, DONE, FAILED, PENDING, QUARANTINE, Entry, Inbox
 
 LABELS = {PENDING: "pending", CLAIMED: "claimed", FAILED: "failed", QUARANTINE: "quarantined", DONE: "done"}
 INBOX_OPTION = click.option(
@@ -22,7 +22,7 @@ INBOX_OPTION = click.option(
 
 
 def _open(folder: Path | None) -> Inbox:
-    return Inbox(folder or inbox_dir(get_settings()))
+    return Inbox(folder or get_settings().inbox_dir)
 
 
 def _row(entry: Entry) -> dict[str, Any]:

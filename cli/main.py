@@ -199,10 +199,9 @@ def serve(host: str, port: int, with_worker: bool) -> None:
 def worker(inbox: Path | None, interval: float, batch_size: int, once: bool) -> None:
     """Drain the durable inbox into Neo4j: webhook deliveries, and envelope files dropped into INBOX/incoming."""
     from ingest import worker as inbox_worker
-    from ingest.inbox import inbox_dir
 
     settings = get_settings()
-    folder = inbox or inbox_dir(settings)
+    folder = inbox or settings.inbox_dir
     click.echo(f"tracegraph worker draining {folder.resolve()} (`tracegraph inbox` shows what waits)", err=True)
     asyncio.run(
         with_graph(

@@ -1,15 +1,27 @@
-"""One Settings object for the whole process, read from the environment (and .env)."""
+"""One Settings object for the whole application, read from the environment (and .env).
+
+Webhook secrets are named by the source that verifies with them (`Webhook.secret_variable`, e.g.
+TRACEGRAPH_GITHUB_SECRET), so a new source needs no field here: every `TRACEGRAPH_*_SECRET` and
+`TRACEGRAPH_*_TOKEN` variable is read into `webhook_secrets`.
+"""
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
+from typing import Any
 
-from pydantic import AliasChoices, Field
+from dotenv import dotenv_values
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_FILE = ".env"
+_SECRET_VARIABLE = re.compile(r"TRACEGRAPH_[A-Z0-9_]+_(?:SECRET|TOKEN)")
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_file=ENV_FILE, extra="ignore", env_ignore_empty=True)
 
     # An existing server (or Aura). When unset, the local Neo4j that `tracegraph db start` boots is used.
     neo4j_uri: str | None = Field(default=None, validation_alias=AliasChoices("NEO4J_URI"))
@@ -29,10 +41,39 @@ class Settings(BaseSettings):
     neo4j_pagecache_mb: int = Field(default=512, validation_alias=AliasChoices("TRACEGRAPH_NEO4J_PAGECACHE_MB"))
 
     policy_file: Path | None = Field(default=None, validation_alias=AliasChoices("TRACEGRAPH_POLICY"))
+    # One person, many handles (ingest.identity); no file means the automatic rules only.
+    aliases_file: Path | None = Field(default=None, validation_alias=AliasChoices("TRACEGRAPH_ALIASES"))
+
+    # The durable inbox of the live ingest path; TRACEGRAPH_HOME/inbox when unset.
+    inbox: Path | None = Field(default=None, validation_alias=AliasChoices("TRACEGRAPH_INBOX"))
+    # A static credential for POST /events (pipelines bootstrapping before tokens exist).
+    ingest_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("TRACEGRAPH_INGEST_TOKEN"))
+    max_body_bytes: int = Field(default=5 * 1024 * 1024, validation_alias=AliasChoices("TRACEGRAPH_MAX_BODY_BYTES"))
+    # Webhook secrets by variable name (filled from the environment, see the module docstring).
+    webhook_secrets: dict[str, SecretStr] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_webhook_secrets(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "webhook_secrets" in data:
+            return data
+        found = {k: v for k, v in dotenv_values(ENV_FILE).items() if v} if Path(ENV_FILE).is_file() else {}
+        found.update({k: v for k, v in os.environ.items() if v})
+        secrets = {k: v for k, v in found.items() if _SECRET_VARIABLE.fullmatch(k) and k != "TRACEGRAPH_INGEST_TOKEN"}
+        return {**data, "webhook_secrets": secrets}
 
     @property
     def quarantine_dir(self) -> Path:
         return self.home / "quarantine"
+
+    @property
+    def inbox_dir(self) -> Path:
+        return self.inbox or self.home / "inbox"
+
+    def secret(self, variable: str) -> str | None:
+        """The value of a secret variable (a webhook's), or None when it is unset or empty."""
+        found = self.webhook_secrets.get(variable)
+        return found.get_secret_value() or None if found is not None else None
 
 
 def get_settings() -> Settings:

@@ -1,9 +1,9 @@
 """A local git repository as a source: commits, parents, trailers, signatures and git-ai notes.
 
 `git log` runs as a subprocess and its output is parsed record by record from the pipe, so a
-repository of any size is read with flat memory: one commit at a time, written in batches of
-BATCH_COMMITS. Each commit is its own event (source `git`, id `{repo}@{sha}`, so its SourceEvent is
-`git:{repo}@{sha}`), versioned by its commit time.
+repository of any size is read with flat memory: one commit at a time. Each commit is its own event
+(source `git`, id `{repo}@{sha}`, read by ingest.sources.git) and each git-ai note one more (source
+`git-ai`, the same id); both go through the one pipeline like any other event.
 """
 
 from __future__ import annotations
@@ -18,37 +18,23 @@ import time
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from functools import cached_property
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from graph.batch import Batch, BatchError
 from graph.driver import Graph
-from graph.vocabulary import Label, Rel
-from graph.writer import WriteStats, write_batch
-from ingest import quarantine
-from ingest.identity import Identities, resolve
-from ingest.reader import now
-from ingest.redact import count_redactions, redact
-from ingest.runner import Rejection, add_source_event
-from ingest.sources.base import Event, iso
-from ingest.trailers import ai_links, parse_trailers
+from graph.writer import WriteBehind, WriteStats
+from ingest.identity import Identities
+from ingest.pipeline.events import Event, Rejection
+from ingest.pipeline.feed import Feeder
+from ingest.pipeline.prepare import Pipeline
+from ingest.timestamps import iso, now
 
 SOURCE = "git"
-BATCH_COMMITS = 1000
 NOTES_REF = "refs/notes/ai"
-# %G?: G good, U good with unknown trust, X/Y good but expired sig/key, R revoked key, B bad,
-# E cannot be checked (key missing), N none. Verified means "checks out against a key we hold":
-# U only lacks a local trust decision. Expired or revoked (X, Y, R) do not count: a wrong
-# "verified" is worse than a missing one. The letter itself is kept as `signature`.
-VERIFIED_SIGNATURES = frozenset({"G", "U"})
 _FIELDS = ("%H", "%P", "%an", "%ae", "%aI", "%cn", "%ce", "%cI", "%G?", "%B")
 _NUMSTAT = re.compile(r"\n?(-|\d+)\t(-|\d+)\t(.*)", re.S)
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
-_TEST_DIRS = frozenset({"test", "tests", "__tests__", "spec", "specs", "testing", "testdata", "e2e"})
-# test_x.py, x_test.go, x.test.ts, x.spec.js, XTest.java, XTests.cs; not latest.txt or contest.py.
-_TEST_NAME = re.compile(r"(?:^|[._-])(?:tests?|spec)(?:[._-]|$)|[a-z0-9]Tests?(?:\.|$)|^Test[A-Z0-9_]")
 
 
 class GitError(RuntimeError):
@@ -111,7 +97,8 @@ def open_repository(path: Path, *, name: str | None = None) -> GitRepo:
     folder = root.name.removesuffix(".git") or root.name
     return GitRepo(
         root=root,
-        name=name or repo_name_from_url(remote) or folder,
+        # The graph names repositories in lower case (GitHub and GitLab ignore case).
+        name=(name or repo_name_from_url(remote) or folder).lower(),
         url=web_url(remote),
         has_notes=_git_sync(root, "rev-parse", "-q", "--verify", NOTES_REF).returncode == 0,
         has_head=_git_sync(root, "rev-parse", "-q", "--verify", "HEAD^{commit}").returncode == 0,
@@ -180,33 +167,6 @@ class GitCommit:
     @property
     def is_merge(self) -> bool:
         return len(self.parents) > 1
-
-    @cached_property
-    def safe_message(self) -> str:
-        """The message with secrets redacted (and without git's final newline)."""
-        return redact(self.message.rstrip("\n")) or ""
-
-    @cached_property
-    def safe_note(self) -> str | None:
-        """The git-ai note with secrets redacted (prompts may quote them)."""
-        return redact(self.note.rstrip("\n")) if self.note else None
-
-    def raw(self) -> str:
-        """The record as text, secrets redacted: what the SourceEvent keeps of this commit."""
-        lines = [
-            f"commit {self.sha}",
-            f"parents {' '.join(self.parents)}",
-            f"author {self.author_name} <{self.author_email}> {self.authored_at}",
-            f"committer {self.committer_name} <{self.committer_email}> {self.committed_at}",
-            f"signature {self.signature}",
-            "",
-            self.safe_message,
-        ]
-        if self.files:
-            lines += ["", f"files {len(self.files)} +{self.additions} -{self.deletions}", *self.files]
-        if self.safe_note:
-            lines += ["", f"notes {NOTES_REF}", self.safe_note]
-        return "\n".join(lines)
 
 
 class LogParser:
@@ -338,71 +298,41 @@ async def read_commits(repo: GitRepo, since: str | None) -> AsyncGenerator[GitCo
                 await proc.wait()
 
 
-# --- normalising --------------------------------------------------------------------------------
-
-
-def is_test_file(path: str) -> bool:
-    """Whether a path is a test: under a test folder, or named like one (test_x.py, x.spec.ts, XTest.java)."""
-    parts = PurePosixPath(path).parts
-    return bool(parts) and (bool(_TEST_DIRS & {p.lower() for p in parts[:-1]}) or bool(_TEST_NAME.search(parts[-1])))
+# --- events --------------------------------------------------------------------------------------
 
 
 def commit_event(repo: GitRepo, commit: GitCommit, received_at: str) -> Event:
-    """The event a commit stands for: source git, id `{repo}@{sha}` (SourceEvent `git:{repo}@{sha}`).
-
-    Its payload is the commit as text with secrets already redacted.
-    """
-    return Event(SOURCE, "commit", f"{repo.name}@{commit.sha}", commit.raw(), received_at, location=str(repo.root))
-
-
-def add_commit(batch: Batch, event: Event, commit: GitCommit, *, repo: str) -> None:
-    """The Commit node, its PARENT edges and the agent sessions its trailers name."""
-    message = commit.message.rstrip("\n")
-    # Trailers as stored come from the redacted message (a secret in a trailer is gone already);
-    # session ids come from the message as written.
-    trailers = parse_trailers(commit.safe_message)
-    links = ai_links(commit.sha, message)
-    version = event.version(commit.committed_at)
-    known = not commit.is_merge  # git prints no file list for merges; keep what we knew
-    props: dict[str, Any] = {
-        "repo": repo,
-        "message": commit.safe_message,
-        "authoredAt": iso(commit.authored_at),
-        "committedAt": iso(commit.committed_at),
-        "authorName": commit.author_name or None,
-        "authorEmail": commit.author_email or None,
-        "committerName": commit.committer_name or None,
-        "committerEmail": commit.committer_email or None,
-        "trailers": [f"{k}: {v}" for k, v in trailers],
-        "verified": commit.signature in VERIFIED_SIGNATURES,
-        "signature": commit.signature,
+    """The event a commit stands for: source git, id `{repo}@{sha}` (see ingest.sources.git)."""
+    payload: dict[str, Any] = {
+        "repo": repo.name,
+        "sha": commit.sha,
         "parents": commit.parents,
-        "files": sorted(set(commit.files)) if known else None,
-        "additions": commit.additions if known else None,
-        "deletions": commit.deletions if known else None,
-        "testFiles": sum(1 for f in set(commit.files) if is_test_file(f)) if known else None,
-        "aiTools": sorted({link.tool for link in links if link.tool}) or None,
+        "author": {"name": commit.author_name, "email": commit.author_email, "at": commit.authored_at},
+        "committer": {"name": commit.committer_name, "email": commit.committer_email, "at": commit.committed_at},
+        "signature": commit.signature,
+        "message": commit.message.rstrip("\n"),
+        # git prints no file list for merges: null keeps what the graph knew.
+        "files": None if commit.is_merge else commit.files,
+        "additions": None if commit.is_merge else commit.additions,
+        "deletions": None if commit.is_merge else commit.deletions,
     }
-    node = (Label.COMMIT, commit.sha)
-    batch.node(*node, version=version, origin=event.origin, **props)
-    for parent in commit.parents:
-        batch.edge(node, Rel.PARENT, (Label.COMMIT, parent), version=version, origin=event.origin)
-    for link in links:
-        session = (Label.AGENT_SESSION, link.session_id)
-        batch.node(*session, version=version, origin=event.origin, tool=link.tool, model=link.model)
-        batch.edge(session, Rel.AUTHORED, node, version=version, origin=event.origin)
+    event_id = f"{repo.name}@{commit.sha}"
+    return Event(SOURCE, "commit", event_id, payload, received_at, location=f"{repo.root}@{commit.sha}")
 
 
-# --- the pipeline -------------------------------------------------------------------------------
+def note_event(repo: GitRepo, commit: GitCommit, received_at: str) -> Event:
+    """The git-ai note on a commit as the git-ai source reads it, versioned by the commit's time."""
+    payload = {"commit": commit.sha, "note": commit.note, "at": commit.committed_at}
+    location = f"{repo.root}@{commit.sha} ({NOTES_REF})"
+    return Event("git-ai", "note", f"{repo.name}@{commit.sha}:note", payload, received_at, location=location)
 
 
-def _notes_module() -> Any:
-    """ingest.git_ai_notes when it is installed (parse_note, add_note), else None."""
-    try:
-        from ingest import git_ai_notes
-    except ImportError:
-        return None
-    return git_ai_notes if hasattr(git_ai_notes, "add_note") and hasattr(git_ai_notes, "parse_note") else None
+def repository_event(repo: GitRepo, received_at: str) -> Event:
+    """The repository itself: its name and web address."""
+    return Event(SOURCE, "repository", repo.name, {"name": repo.name, "url": repo.url}, received_at)
+
+
+# --- the driver ----------------------------------------------------------------------------------
 
 
 @dataclass
@@ -411,7 +341,6 @@ class GitSummary:
     commits: int = 0
     merges: int = 0
     notes: int = 0
-    notes_skipped: int = 0
     rejected: list[Rejection] = field(default_factory=list)
     written: WriteStats = field(default_factory=WriteStats)
     redactions: int = 0
@@ -420,86 +349,51 @@ class GitSummary:
 
 @dataclass
 class GitIngestor:
-    """Reads a repository's commits and writes them in batches of BATCH_COMMITS."""
+    """Reads a repository's commits (and their git-ai notes) and drives them through the pipeline."""
 
     graph: Graph
     repo: GitRepo
     identities: Identities
     quarantine_dir: Path
     keep_raw: bool = True
-    batch_commits: int = BATCH_COMMITS
     on_commit: Callable[[GitCommit], None] | None = None
     on_reject: Callable[[Rejection], None] | None = None
     summary: GitSummary = field(default_factory=GitSummary)
-    notes: Any = field(default_factory=_notes_module)
 
     async def run(self, since: str | None) -> GitSummary:
         """Ingest every commit in range (and its git-ai note); the summary of what was written."""
         started = time.monotonic()
         self.summary.repo = self.repo.name
         received_at = now()
-        batch, in_batch = self._repository_batch(received_at), 0
-        # aclosing: if a write fails, git is stopped now rather than when the loop shuts down.
-        async with aclosing(read_commits(self.repo, since)) as commits:
-            async for commit in commits:
-                self._add(batch, commit, received_at)
-                in_batch += 1
-                if in_batch >= self.batch_commits:
-                    await self._flush(batch)
-                    batch, in_batch = Batch(), 0
-                if self.on_commit:
-                    self.on_commit(commit)
-        await self._flush(batch)
+        writer = WriteBehind(self.graph)
+        pipeline = Pipeline(identities=self.identities, keep_raw=self.keep_raw)
+        feeder = Feeder(
+            pipeline,
+            writer.submit,
+            quarantine_dir=self.quarantine_dir,
+            on_reject=self.on_reject,
+            busy=lambda: writer.busy,
+        )
+        try:
+            await feeder.feed(repository_event(self.repo, received_at))
+            # aclosing: if a write fails, git is stopped now rather than when the loop shuts down.
+            async with aclosing(read_commits(self.repo, since)) as commits:
+                async for commit in commits:
+                    await feeder.feed(commit_event(self.repo, commit, received_at))
+                    self.summary.commits += 1
+                    self.summary.merges += commit.is_merge
+                    if commit.note:
+                        refused = len(feeder.summary.rejected)
+                        await feeder.feed(note_event(self.repo, commit, received_at))
+                        self.summary.notes += len(feeder.summary.rejected) == refused
+                    if self.on_commit:
+                        self.on_commit(commit)
+            await feeder.flush()
+            self.summary.written = await writer.drain()
+        except BaseException:
+            writer.cancel()
+            raise
+        self.summary.rejected = feeder.summary.rejected
+        self.summary.redactions = sum(feeder.summary.redactions.values())
         self.summary.seconds = time.monotonic() - started
         return self.summary
-
-    def _repository_batch(self, received_at: str) -> Batch:
-        batch = Batch()
-        event = Event(SOURCE, "repository", self.repo.name, "", received_at)
-        batch.node(
-            Label.REPOSITORY, self.repo.name, version=event.version(received_at), origin=event.origin, url=self.repo.url
-        )
-        return batch
-
-    def _add(self, batch: Batch, commit: GitCommit, received_at: str) -> None:
-        event = commit_event(self.repo, commit, received_at)
-        one = Batch()
-        try:
-            add_commit(one, event, commit, repo=self.repo.name)
-        except BatchError as exc:
-            self._reject(event, f"commit {commit.sha} does not fit the graph model: {exc}")
-            return
-        self.summary.commits += 1
-        self.summary.merges += commit.is_merge
-        if commit.note:
-            self._add_note(one, event, commit)
-        self.summary.redactions += count_redactions(commit.safe_message) + count_redactions(commit.safe_note)
-        if self.keep_raw:
-            add_source_event(one, event, already_redacted=True)  # commit.raw() is redacted
-        batch.extend(one)
-
-    def _add_note(self, batch: Batch, event: Event, commit: GitCommit) -> None:
-        if self.notes is None:
-            self.summary.notes_skipped += 1
-            return
-        scratch = Batch()  # a note that fails must leave nothing half-added behind
-        try:
-            note = self.notes.parse_note(commit.note)
-            self.notes.add_note(scratch, event, commit.sha, note, at=commit.committed_at)
-        except (BatchError, KeyError, TypeError, ValueError, AttributeError) as exc:
-            self._reject(event, f"git-ai note on {commit.sha} could not be read: {exc}", raw=commit.note or "")
-            return
-        self.summary.notes += 1
-        batch.extend(scratch)
-
-    def _reject(self, event: Event, reason: str, raw: str | None = None) -> None:
-        rejection = Rejection(f"{self.repo.root}@{event.id.rpartition('@')[2]}", reason)
-        self.summary.rejected.append(rejection)
-        text = raw if raw is not None else str(event.payload)
-        quarantine.park(self.quarantine_dir, location=rejection.location, reason=reason, raw=redact(text) or "")
-        if self.on_reject:
-            self.on_reject(rejection)
-
-    async def _flush(self, batch: Batch) -> None:
-        if len(batch):
-            self.summary.written.add(await write_batch(self.graph, resolve(batch, self.identities)))

@@ -17,7 +17,6 @@ Aliases file (YAML; path from --aliases or TRACEGRAPH_ALIASES):
 
 from __future__ import annotations
 
-import os
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -28,14 +27,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from graph.batch import Batch, EdgeRow, NodeRow
+from graph.settings import get_settings
 from graph.vocabulary import ORIGIN_PROPERTIES, Label, Rel
 
-ENV_VAR = "TRACEGRAPH_ALIASES"
 EMAIL = "email"
 # Person properties some sources set besides the key, and the kind of handle each one holds.
 HANDLE_PROPERTIES = {"gitlabUsername": "gitlab", "pagerdutyId": "pagerduty", "opsgenieId": "opsgenie"}
-# The `source` of a row tells what kind of handle its Person key is (other sources: by e-mail only).
-SOURCE_KINDS = {"github": "github", "gitlab": "gitlab", "pagerduty": "pagerduty", "opsgenie": "opsgenie"}
+# Person keys of these providers carry their name as a prefix (`gitlab:bob`); GitHub logins are bare.
+PREFIXED_KINDS = frozenset({"gitlab", "pagerduty", "opsgenie"})
 
 # GitHub's noreply addresses: `12345+login@…` (since 2017) and `login@…` (older accounts).
 _GH_NOREPLY = re.compile(r"(?:\d+\+)?(?P<login>[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\[bot\])?)")
@@ -151,7 +150,7 @@ class Identities:
     @classmethod
     def load(cls, path: Path | str | None = None) -> Identities:
         """The aliases file at `path`, else at $TRACEGRAPH_ALIASES, else no aliases (automatic rules only)."""
-        chosen = path or os.environ.get(ENV_VAR) or None
+        chosen = path or get_settings().aliases_file or None
         if chosen is None:
             return cls()
         file = Path(chosen)
@@ -228,17 +227,20 @@ class Identities:
 # --- rewriting batches -------------------------------------------------------------------------
 
 
+def handle_of(key: str) -> tuple[str, str]:
+    """(handle, kind) of a Person key: `gitlab:bob` is GitLab's bob, an address an e-mail, and a bare
+    login GitHub's (ingest.sources.base.person_key), whichever source named the person."""
+    provider, sep, handle = key.partition(":")
+    if sep and provider in PREFIXED_KINDS and handle:
+        return handle, provider
+    return (key, EMAIL) if "@" in key else (key, "github")
+
+
 def _resolve_person(identities: Identities, key: str, props: dict[str, Any]) -> str | None:
     """The canonical login of a Person row, or None when nothing safe says who it is."""
-    kind = SOURCE_KINDS.get(str(props.get("source", "")))
-    candidates: list[tuple[str, str]] = []
-    if kind is not None:
-        # Some sources prefix their keys (`pagerduty:PABC123`); the bare handle is what the file lists.
-        candidates.append((key.removeprefix(f"{kind}:"), kind))
+    candidates = [handle_of(key)]
     candidates += [(str(props[p]), k) for p, k in HANDLE_PROPERTIES.items() if props.get(p)]
     candidates += [(str(e), EMAIL) for e in props.get("emails") or [] if isinstance(e, str)]
-    if "@" in key:
-        candidates.append((key, EMAIL))
     for handle, handle_kind in candidates:
         login = identities.canonical(handle, handle_kind)
         if login != handle or identities.person(login) is not None:

@@ -36,11 +36,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from graph.settings import Settings
-from ingest.reader import JSON_SUFFIXES, Unreadable, content_id, read_file
+from ingest.pipeline.events import Unreadable, content_id
+from ingest.reader import JSON_SUFFIXES, read_file
 from ingest.redact import redact
 
 PENDING, CLAIMED, DONE, QUARANTINE, FAILED = "pending", "claimed", "done", "quarantine", "failed"
@@ -54,19 +51,6 @@ TMP_GRACE_SECONDS = 3600.0
 
 class InboxUnavailable(RuntimeError):
     """The inbox cannot be written (disk full, read-only, missing permission); nothing was stored."""
-
-
-class InboxSettings(BaseSettings):
-    """Where the inbox lives (TRACEGRAPH_INBOX, else TRACEGRAPH_HOME/inbox)."""
-
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
-
-    inbox: Path | None = Field(default=None, validation_alias=AliasChoices("TRACEGRAPH_INBOX"))
-
-
-def inbox_dir(settings: Settings) -> Path:
-    """The inbox folder for these settings: TRACEGRAPH_INBOX when set, else HOME/inbox."""
-    return InboxSettings().inbox or settings.home / "inbox"
 
 
 def delivery_key(source: str, delivery_id: str) -> str:

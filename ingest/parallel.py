@@ -1,9 +1,9 @@
-"""Ingest files with normalisation in a child process while this process writes.
+"""File ingest with normalisation in a child process while this process writes.
 
 In one process the writer's Bolt round trips wait for the normaliser to yield: on the first 250,000
 events of the 100,000-change bench org the writer alone ran at 3,827 events/s and the interleaved
-pipeline at 2,551 (a normalising thread was slower still: one GIL). Here a spawned child reads,
-normalises, redacts and resolves identities, and hands each flush over a bounded queue; this process
+pipeline at 2,551 (a normalising thread was slower still: one GIL). Here a spawned child reads and
+prepares events through the same pipeline, and hands each flush over a bounded queue; this process
 only writes. Rejections are parked by the child and reported here, in order, as they happen.
 """
 
@@ -15,7 +15,7 @@ import multiprocessing
 import queue
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,41 +23,38 @@ from graph import writer
 from graph.batch import Batch
 from graph.driver import Graph
 from graph.writer import WriteBehind
-from ingest.identity import resolve
-from ingest.reader import list_files, read_file
-from ingest.runner import Ingestor, Rejection, Summary, text_suffixes
+from ingest.pipeline.events import Event, Rejection, Unreadable
+from ingest.pipeline.feed import Feeder, Summary
+from ingest.pipeline.prepare import Pipeline, text_suffixes
+from ingest.reader import read_file
 
-# Messages waiting between the processes; a batch is one flush (runner.FLUSH_ROWS rows).
+# Messages waiting between the processes; a batch is one flush (pipeline.feed.FLUSH_ROWS rows).
 HANDOFF = 4
 # Below this much input, starting a process (~1 s of imports) costs more than it saves.
 MIN_BYTES = 50_000_000
 
 
-class _Handover(Ingestor):
-    """The child's ingestor: parks rejections and sends each flush to the parent instead of writing it."""
-
-    def __init__(self, out: Any, quarantine_dir: Path):
-        super().__init__(None, quarantine_dir=quarantine_dir, on_reject=lambda r: out.put(("reject", r)))  # type: ignore[arg-type]
-        self.out = out
-
-    async def flush(self) -> None:
-        if len(self.pending):
-            batch, self.pending = resolve(self.pending, self.identities), Batch()
-            # Folded and grouped here: plain lists pickle several times faster than Batch rows.
-            self.out.put(("batch", writer.plan(batch)))
-
-
-async def _normalise(
-    out: Any, paths: list[Path], files: list[Path] | None, source: str | None, type: str | None, quarantine: Path
-) -> None:
-    ingestor = _Handover(out, quarantine)
+def read_all(
+    files: list[Path], *, source: str | None, type: str | None, on_file: Callable[[Path], None] | None = None
+) -> Iterator[Event | Unreadable]:
+    """Every event (or unreadable document) in the files, in order; `on_file` after each file."""
     text = text_suffixes(source)
-    for path in files if files is not None else list_files(paths, text):
-        for item in read_file(path, source=source, type=type, text_suffixes=text):
-            await ingestor.feed(item)
-        out.put(("file", path))
-    await ingestor.flush()
-    summary = ingestor.summary
+    for path in files:
+        yield from read_file(path, source=source, type=type, text_suffixes=text)
+        if on_file:
+            on_file(path)
+
+
+async def _normalise(out: Any, files: list[Path], source: str | None, type: str | None, quarantine: Path) -> None:
+    async def hand_over(batch: Batch) -> None:
+        # Folded and grouped here: plain lists pickle several times faster than Batch rows.
+        out.put(("batch", writer.plan(batch)))
+
+    feeder = Feeder(Pipeline(), hand_over, quarantine_dir=quarantine, on_reject=lambda r: out.put(("reject", r)))
+    for item in read_all(files, source=source, type=type, on_file=lambda path: out.put(("file", path))):
+        await feeder.feed(item)
+    await feeder.flush()
+    summary = feeder.summary
     out.put(("done", (summary.read, summary.accepted, dict(summary.redactions))))
 
 
@@ -72,12 +69,12 @@ def _child(out: Any, *args: Any) -> None:
         out.put(("error", traceback.format_exc()))
 
 
-def worth_a_process(paths: list[Path], files: list[Path] | None) -> bool:
+def worth_a_process(files: list[Path]) -> bool:
     """Whether the input is large enough for a normalising process to pay off."""
     total = 0
-    for path in files if files is not None else paths:
+    for path in files:
         try:
-            total += path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*"))
+            total += path.stat().st_size
         except OSError:
             continue
         if total >= MIN_BYTES:
@@ -87,24 +84,24 @@ def worth_a_process(paths: list[Path], files: list[Path] | None) -> bool:
 
 async def ingest_in_child(
     graph: Graph,
-    paths: list[Path],
+    files: list[Path],
     *,
     source: str | None,
     type: str | None,
     quarantine_dir: Path,
     on_reject: Callable[[Rejection], None] | None = None,
     on_file: Callable[[Path], None] | None = None,
-    files: list[Path] | None = None,
 ) -> Summary:
-    """ingest_paths with normalisation in a spawned child; same summary, same graph."""
+    """File ingest with normalisation in a spawned child; same summary, same graph."""
     started = time.monotonic()
     context = multiprocessing.get_context("spawn")  # never fork a process that holds a driver and a loop
     out = context.Queue(maxsize=HANDOFF)
-    args = (paths, files, source, type, quarantine_dir)
-    child = context.Process(target=_child, args=(out, *args), name="tracegraph-normalise", daemon=True)
+    child = context.Process(
+        target=_child, args=(out, files, source, type, quarantine_dir), name="tracegraph-normalise", daemon=True
+    )
     child.start()
     summary = Summary()
-    writer = WriteBehind(graph)
+    writes = WriteBehind(graph)
     try:
         while True:
             try:
@@ -114,7 +111,7 @@ async def ingest_in_child(
                     raise RuntimeError(f"the normalising process stopped (exit code {child.exitcode})") from None
                 continue
             if kind == "batch":
-                await writer.submit(value)
+                await writes.submit(value)
             elif kind == "reject":
                 summary.rejected.append(value)
                 if on_reject:
@@ -128,9 +125,9 @@ async def ingest_in_child(
                 summary.read, summary.accepted, redactions = value
                 summary.redactions.update(redactions)
                 break
-        summary.written = await writer.drain()
+        summary.written = await writes.drain()
     except BaseException:
-        writer.cancel()
+        writes.cancel()
         child.terminate()
         raise
     finally:

@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ingest.sources.base import Event
+from ingest.pipeline.events import Event, Unreadable, content_id
+from ingest.timestamps import now
 
 JSON_SUFFIXES = {".json", ".jsonl", ".ndjson"}
 LINE_SUFFIXES = {".jsonl", ".ndjson"}
 SKIP_DIRS = {".git", "node_modules", "__pycache__", ".venv"}
-
-
-@dataclass(frozen=True)
-class Unreadable:
-    """A document that is not an event at all (bad JSON, not an envelope…)."""
-
-    location: str
-    reason: str
-    raw: str
 
 
 def list_files(paths: list[Path], text_suffixes: frozenset[str] = frozenset()) -> list[Path]:
@@ -40,15 +29,6 @@ def list_files(paths: list[Path], text_suffixes: frozenset[str] = frozenset()) -
         else:
             found.append(path)
     return found
-
-
-def content_id(raw: str) -> str:
-    """A stable event id for a document that carries none, so replays stay idempotent."""
-    return "sha256:" + hashlib.sha256(raw.encode()).hexdigest()[:32]
-
-
-def now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def to_event(doc: Any, raw: str, location: str, *, source: str | None, type: str | None) -> Event | Unreadable:

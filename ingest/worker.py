@@ -1,8 +1,8 @@
 """Workers drain the durable inbox into Neo4j in batches (at-least-once, idempotent MERGE).
 
 One round: import spooled files, claim up to `batch_size` pending deliveries (an atomic rename
-into this worker's claim folder), normalise each (what cannot be normalised goes to quarantine with
-its reason), write the rest in one transaction, and only after it commits move them to done/.
+into this worker's claim folder), prepare each through the one pipeline (what it refuses goes to
+quarantine with its reason), write the rest in one transaction, and only after it commits move them to done/.
 If Neo4j is unavailable the claim is released and the worker backs off exponentially. When Neo4j
 refuses a batch, its deliveries are written one by one: one refused for its data (a statement or
 schema error) goes to failed/ with the error; one refused for an unclear reason is retried, and set
@@ -25,19 +25,14 @@ from neo4j.exceptions import DriverError, Neo4jError, TransientError
 
 from graph.batch import Batch
 from graph.driver import Graph
-from graph.vocabulary import INDEXED
 from graph.writer import write_batch
 from ingest.inbox import FAILED, PENDING, QUARANTINE, Claim, Inbox, read_entry
-from ingest.reader import Unreadable, to_event
-from ingest.redact import count_redactions
-from ingest.runner import add_source_event, normalise
-from ingest.sources import SOURCES
-from ingest.sources.base import Event, Rejected
+from ingest.pipeline.events import Event, Rejected, Unreadable
+from ingest.pipeline.prepare import Pipeline
+from ingest.reader import to_event
 
 BATCH_SIZE = 100
 MAX_STRIKES = 5
-MAX_INDEXED_BYTES = 4000  # Neo4j's range indexes refuse values above about 8 kB; stay well clear
-INT64 = (-(2**63), 2**63 - 1)
 MAX_BACKOFF = 30.0
 RECOVER_EVERY = 10.0
 # Neo4j errors caused by the data itself: retrying the same delivery will fail the same way.
@@ -82,105 +77,31 @@ def refused_data(exc: BaseException) -> bool:
     return isinstance(exc, ValueError | TypeError | OverflowError)
 
 
-def resolve_type(source: str, kind: str | None) -> str | None:
-    """The handler name a source knows for a webhook's event header.
-
-    Webhook headers name events their own way (GitLab `Merge Request Hook`, PagerDuty
-    `incident.triggered`, Opsgenie `Create`); a source may key its handlers by another spelling.
-    The sender named the event, so nothing is guessed from the payload: when no spelling fits,
-    the original is kept and the rejection names it.
-    """
-    found = SOURCES.get(source)
-    if found is None or kind is None or kind in found.handlers:
-        return kind
-    base = kind.removesuffix(" Hook").removesuffix(" hook")
-    for candidate in (kind.lower(), base.lower().replace(" ", "_")):
-        if candidate in found.handlers:
-            return candidate
-    return kind
-
-
 def to_event_of(entry: dict[str, Any], path: Path) -> Event | Unreadable:
-    """The source event an inbox entry holds (its type resolved to the source's handler name)."""
+    """The source event an inbox entry holds."""
     raw = json.dumps(entry, default=str)
     item = to_event(entry, raw, f"inbox:{path.name}", source=None, type=None)
-    if isinstance(item, Unreadable):
-        reason = "not an event envelope: it needs a source and a payload" if "--source" in item.reason else item.reason
-        return Unreadable(item.location, reason, raw)
-    kind = resolve_type(item.source, item.type)
-    if kind == item.type:
-        return item
-    return Event(item.source, kind, item.id, item.payload, item.received_at, item.subject, item.location)
+    if isinstance(item, Unreadable) and "--source" in item.reason:
+        return Unreadable(item.location, "not an event envelope: it needs a source and a payload", raw)
+    return item
 
 
-def storable_problem(batch: Batch) -> str | None:
-    """Why Neo4j would refuse to store this batch (a map, a 65-bit integer, a lone surrogate...), or None."""
-    for node in batch.nodes:
-        indexed = INDEXED.get(node.label, ())
-        if problem := _key_problem(node.key):
-            return f"{node.label} key {problem}"
-        for prop, value in node.props.items():
-            if problem := _value_problem(value, indexed=prop in indexed):
-                return f"{node.label} {node.key[:80]!r} property {prop} is {problem}"
-    for edge in batch.edges:
-        if problem := _key_problem(edge.src_key) or _key_problem(edge.dst_key):
-            return f"{edge.rel} edge key {problem}"
-        for prop, value in edge.props.items():
-            if problem := _value_problem(value, indexed=False):
-                return f"{edge.rel} edge property {prop} is {problem}"
-    return None
-
-
-def _key_problem(key: str) -> str | None:
-    problem = _value_problem(key, indexed=True)
-    return problem and problem.removeprefix("text ")
-
-
-def _value_problem(value: Any, *, indexed: bool) -> str | None:
-    if isinstance(value, bool | float):
-        return None
-    if isinstance(value, int):
-        return None if INT64[0] <= value <= INT64[1] else "an integer beyond Neo4j's 64-bit range"
-    if isinstance(value, str):
-        try:
-            size = len(value.encode("utf-8"))
-        except UnicodeEncodeError:
-            return "text with a lone surrogate (not valid Unicode)"
-        return (
-            f"text longer than {MAX_INDEXED_BYTES} bytes in an index" if indexed and size > MAX_INDEXED_BYTES else None
-        )
-    if isinstance(value, list):
-        kinds = {
-            "number" if isinstance(v, int | float) and not isinstance(v, bool) else type(v).__name__ for v in value
-        }
-        if len(kinds) > 1 or kinds & {"list", "dict"}:
-            return "a list mixing kinds or nesting lists and maps (Neo4j stores flat lists of one kind)"
-        return next((p for v in value if (p := _value_problem(v, indexed=False))), None)
-    if isinstance(value, dict):
-        return "a map (Neo4j stores primitives and flat lists of them)"
-    return f"a {type(value).__name__}"
-
-
-def prepare(entry: dict[str, Any], name: str) -> tuple[Batch | None, str | None]:
+def prepare(pipeline: Pipeline, entry: dict[str, Any], name: str) -> tuple[Batch | None, str | None, int]:
     """The batch one inbox entry writes (its raw document included), or the reason to quarantine it.
 
-    Pure and total: whatever the entry holds, it answers (batch, None) or (None, reason).
+    Total: whatever the entry holds, it answers (batch, None, redactions) or (None, reason, 0).
     """
     item = to_event_of(entry, Path(name))
     if isinstance(item, Unreadable):
-        return None, item.reason
+        return None, item.reason, 0
     try:
-        batch = normalise(item)
-        add_source_event(batch, item)
+        prepared = pipeline.prepare(item)
     except Rejected as exc:
-        return None, str(exc)
-    except Exception as exc:  # noqa: BLE001 - one bad payload must never stop the worker
-        return None, f"normaliser crashed: {exc.__class__.__name__}: {exc}"
-    problem = storable_problem(batch)
-    return (None, f"cannot be stored in Neo4j: {problem}") if problem else (batch, None)
+        return None, str(exc), 0
+    return prepared.batch, None, prepared.redactions
 
 
-def _normalised(claim: Claim, path: Path, result: Round) -> Batch | None:
+def _normalised(pipeline: Pipeline, claim: Claim, path: Path, result: Round) -> Batch | None:
     """The batch of one claimed delivery, or None once it is quarantined with its reason."""
     try:
         entry = read_entry(path)
@@ -188,18 +109,18 @@ def _normalised(claim: Claim, path: Path, result: Round) -> Batch | None:
         claim.park(path, QUARANTINE, str(exc))
         result.quarantined += 1
         return None
-    batch, reason = prepare(entry, path.name)
+    batch, reason, redactions = prepare(pipeline, entry, path.name)
     if batch is None:
         details = {k: entry.get(k) for k in ("source", "type", "id")}
         claim.park(path, QUARANTINE, reason or "cannot be normalised", **details)
         result.quarantined += 1
         return None
-    result.redactions[str(entry.get("source"))] += sum(count_redactions(n.props) for n in batch.nodes)
+    result.redactions[str(entry.get("source"))] += redactions
     return batch
 
 
-def _prepare_all(claim: Claim, paths: list[Path], result: Round) -> list[tuple[Path, Batch]]:
-    return [(path, batch) for path in paths if (batch := _normalised(claim, path, result)) is not None]
+def _prepare_all(pipeline: Pipeline, claim: Claim, paths: list[Path], result: Round) -> list[tuple[Path, Batch]]:
+    return [(path, batch) for path in paths if (batch := _normalised(pipeline, claim, path, result)) is not None]
 
 
 def _describe(exc: BaseException) -> str:
@@ -212,7 +133,9 @@ class WriteRefused(RuntimeError):
     """Neo4j refused writes for a reason that may pass (not the data's fault); retry after a pause."""
 
 
-async def process(graph: Graph, claim: Claim, paths: list[Path], strikes: Counter[str] | None = None) -> Round:
+async def process(
+    graph: Graph, claim: Claim, paths: list[Path], strikes: Counter[str] | None = None, pipeline: Pipeline | None = None
+) -> Round:
     """Normalise and write claimed deliveries; done/ only after the transaction commits.
 
     Raises when Neo4j is unavailable (the caller releases the claim). When the batch's transaction
@@ -223,7 +146,7 @@ async def process(graph: Graph, claim: Claim, paths: list[Path], strikes: Counte
     strikes = Counter() if strikes is None else strikes
     result = Round(claimed=len(paths))
     # Reading and normalising is CPU and file work: off the event loop, so an API sharing it stays responsive.
-    good = await asyncio.to_thread(_prepare_all, claim, paths, result)
+    good = await asyncio.to_thread(_prepare_all, pipeline or Pipeline(), claim, paths, result)
     combined = Batch()
     for _, batch in good:
         combined.extend(batch)
@@ -277,13 +200,19 @@ async def _isolate(
 
 
 async def drain_once(
-    graph: Graph, claim: Claim, *, batch_size: int = BATCH_SIZE, strikes: Counter[str] | None = None
+    graph: Graph,
+    claim: Claim,
+    *,
+    batch_size: int = BATCH_SIZE,
+    strikes: Counter[str] | None = None,
+    pipeline: Pipeline | None = None,
 ) -> list[Round]:
     """Process pending deliveries in batches until none is left; the driver's error propagates."""
     rounds = []
+    pipeline = pipeline or Pipeline()
     while paths := claim.take(batch_size):
         try:
-            rounds.append(await process(graph, claim, paths, strikes))
+            rounds.append(await process(graph, claim, paths, strikes, pipeline))
         except BaseException:
             claim.release(p for p in paths if p.exists())
             raise
@@ -301,6 +230,7 @@ async def run(
     batch_size: int = BATCH_SIZE,
     stop: asyncio.Event | None = None,
     worker_id: str | None = None,
+    pipeline: Pipeline | None = None,
 ) -> None:
     """Drain the inbox until stopped (or until empty with once), backing off exponentially while Neo4j is down.
 
@@ -309,6 +239,8 @@ async def run(
     box = inbox if isinstance(inbox, Inbox) else Inbox(inbox)
     incoming(box.root).mkdir(parents=True, exist_ok=True, mode=0o700)
     stop = stop or asyncio.Event()
+    # The same pipeline as every other way in: identities resolved, keys canonical, secrets redacted.
+    pipeline = pipeline or Pipeline()
     backoff = interval
     strikes: Counter[str] = Counter()
     with box.claim(worker_id) as claim:
@@ -321,7 +253,8 @@ async def run(
             try:
                 for name, accepted, rejected in box.import_spool():
                     log(f"{name}: {accepted} accepted, {rejected} rejected")
-                for result in await drain_once(graph, claim, batch_size=batch_size, strikes=strikes):
+                rounds = await drain_once(graph, claim, batch_size=batch_size, strikes=strikes, pipeline=pipeline)
+                for result in rounds:
                     log(result.line())
                 backoff = interval
                 if once:

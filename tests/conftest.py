@@ -22,8 +22,9 @@ from graph import access, local_neo4j, repository
 from graph import schema as graph_schema
 from graph.driver import Graph, open_graph
 from graph.settings import Settings
+from ingest.pipeline.feed import Summary
 from ingest.reader import to_event
-from ingest.runner import Summary, ingest_events
+from ingest.runner import ingest_events
 
 T = TypeVar("T")
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"

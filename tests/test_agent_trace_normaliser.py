@@ -13,8 +13,8 @@ import pytest
 from graph import vocabulary
 from graph.batch import Batch
 from graph.vocabulary import Label, Rel
+from ingest.pipeline.prepare import normalise
 from ingest.reader import Unreadable, list_files, read_file
-from ingest.runner import normalise
 from ingest.sources import SOURCES
 from ingest.sources.agent_trace import MAX_RANGES, SOURCE
 from ingest.sources.base import Event, Rejected

@@ -11,8 +11,8 @@ import pytest
 
 from graph.batch import Batch
 from graph.vocabulary import ORIGIN_PROPERTIES, Label, Rel
+from ingest.pipeline.prepare import normalise
 from ingest.reader import Unreadable, list_files, read_file
-from ingest.runner import normalise
 from ingest.sources.attestation import SOURCE, evidence_id
 from ingest.sources.attestation_parse import MAX_SUBJECTS, git_repo, kind_of
 from ingest.sources.base import Event, Rejected

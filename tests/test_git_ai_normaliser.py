@@ -11,8 +11,8 @@ import pytest
 from graph.batch import Batch
 from graph.vocabulary import ORIGIN_PROPERTIES, Label, Rel
 from ingest.git_ai_notes import AuthorshipNote, add_note, parse_note, person
+from ingest.pipeline.prepare import normalise
 from ingest.reader import list_files, read_file
-from ingest.runner import normalise
 from ingest.sources.base import Event, Rejected
 from ingest.sources.git_ai import SOURCE
 from tests.conftest import CORPUS

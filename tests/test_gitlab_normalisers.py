@@ -159,14 +159,14 @@ MERGE_REQUESTS = [
             "createdAt": "2026-01-05T10:00:00Z",
         },
         {"mergeCommitSha", "mergedAt", "closedAt"},
-        {edge(CH, MR17, Rel.CONTAINS, CO, H1), edge(PE, "alice", Rel.AUTHORED, CH, MR17)},
+        {edge(CH, MR17, Rel.CONTAINS, CO, H1), edge(PE, "gitlab:alice", Rel.AUTHORED, CH, MR17)},
     ),
     (
         "merge_request.update_new_commit.json",
         MR17,
         {"state": "open", "headSha": H2},
         {"mergeCommitSha", "mergedAt"},
-        {edge(CH, MR17, Rel.CONTAINS, CO, H2), edge(PE, "alice", Rel.AUTHORED, CH, MR17)},
+        {edge(CH, MR17, Rel.CONTAINS, CO, H2), edge(PE, "gitlab:alice", Rel.AUTHORED, CH, MR17)},
     ),
     (
         "merge_request.merge.json",
@@ -208,7 +208,7 @@ MERGE_REQUESTS = [
         f"gitlab:{PROJECT}!20",
         {"state": "open", "draft": True, "labels": ["dependencies"]},
         {"mergeCommitSha"},
-        {edge(PE, "project_42_bot_0f3c9e1d", Rel.AUTHORED, CH, f"gitlab:{PROJECT}!20")},
+        {edge(PE, "gitlab:project_42_bot_0f3c9e1d", Rel.AUTHORED, CH, f"gitlab:{PROJECT}!20")},
     ),
     (
         "merge_request.system_hook.json",
@@ -248,12 +248,12 @@ def test_merge_request_version_is_updated_at(name: str, version: str) -> None:
 
 # `user` is whoever triggered the hook: only the author (by author_id) AUTHORED the change.
 AUTHORS = [
-    ("merge_request.open.json", {"alice"}),
-    ("merge_request.update_new_commit.json", {"alice"}),
+    ("merge_request.open.json", {"gitlab:alice"}),
+    ("merge_request.update_new_commit.json", {"gitlab:alice"}),
     ("merge_request.approval.json", set()),  # bob approves; he did not write it
     ("merge_request.merge.json", set()),  # carol merges
     ("merge_request.close.json", set()),
-    ("merge_request.open_by_bot.json", {"project_42_bot_0f3c9e1d"}),
+    ("merge_request.open_by_bot.json", {"gitlab:project_42_bot_0f3c9e1d"}),
     ("merge_request.system_hook.json", set()),  # no ids and no action: nobody can be told the author
 ]
 
@@ -285,7 +285,7 @@ def test_merge_request_author_without_ids(user: dict, action: str, authored: boo
 @pytest.mark.parametrize(("login", "bot"), [("alice", False), ("project_42_bot_0f3c9e1d", True)])
 def test_merge_request_author_bot_flag(login: str, bot: bool) -> None:
     name = "merge_request.open_by_bot.json" if bot else "merge_request.open.json"
-    found = props(run(name), PE, login)
+    found = props(run(name), PE, f"gitlab:{login}")
     assert found["isBot"] is bot and found["gitlabUsername"] == login
 
 
@@ -316,7 +316,7 @@ def test_merge_request_provenance_block_adds_a_session_that_proposed_the_change(
     session = props(batch, A, "sess-duo-5e21")
     assert session["tool"] == "gitlab-duo" and session["model"] == "claude-sonnet-4-5"
     assert edge(A, "sess-duo-5e21", Rel.PROPOSED, CH, MR17) in edges(batch)
-    assert edge(PE, "alice", Rel.OPERATED, A, "sess-duo-5e21") in edges(batch)
+    assert edge(PE, "gitlab:alice", Rel.OPERATED, A, "sess-duo-5e21") in edges(batch)
 
 
 @pytest.mark.parametrize(
@@ -373,12 +373,12 @@ def test_approval_actions(action: str, state: str, rank: int) -> None:
     # commitSha is what makes an approval stale once new commits are pushed.
     assert found == found | {"state": state, "commitSha": H2, "submittedAt": "2026-01-05T11:30:00Z"}
     assert {
-        edge(PE, "bob", Rel.SUBMITTED, REV, APPROVAL),
+        edge(PE, "gitlab:bob", Rel.SUBMITTED, REV, APPROVAL),
         edge(REV, APPROVAL, Rel.OF, CH, MR17),
         edge(REV, APPROVAL, Rel.AT, CO, H2),
     } <= edges(batch)
     assert version_of(batch, REV, APPROVAL).startswith(f"2026-01-05T11:30:00Z#{rank:02d}#")
-    assert props(batch, PE, "bob")["isBot"] is False
+    assert props(batch, PE, "gitlab:bob")["isBot"] is False
 
 
 def test_unapproval_overrides_the_approval_it_takes_back() -> None:
@@ -642,7 +642,7 @@ def test_push_commit_message_is_redacted() -> None:
 
 def test_push_person_authored_only_when_the_pushers_email_is_the_authors() -> None:
     authored = {e for e in edges(run("push.branch.json")) if e[0] == "Person"}
-    assert authored == {edge(PE, "alice", Rel.AUTHORED, CO, H1), edge(PE, "alice", Rel.AUTHORED, CO, H2)}
+    assert authored == {edge(PE, "gitlab:alice", Rel.AUTHORED, CO, H1), edge(PE, "gitlab:alice", Rel.AUTHORED, CO, H2)}
 
 
 @pytest.mark.parametrize(

@@ -117,9 +117,14 @@ def test_approved_tested_and_merged_merge_request_is_verified(settings: Settings
     assert change["id"] == f"gitlab:{PATH}!17"
     assert (change["repo"], change["number"], change["state"]) == (PATH, 17, "merged")
     assert (change["headSha"], change["mergeCommitSha"]) == (sha("head"), sha("merge"))
-    assert change["author"] == {"login": "alice", "isBot": False}  # carol merged it, alice wrote it
+    assert change["author"] == {"login": "gitlab:alice", "isBot": False}  # carol merged it, alice wrote it
     assert change["approvals"] == [
-        {"reviewer": {"login": "bob", "isBot": False}, "commitSha": sha("head"), "stale": False, "independent": True}
+        {
+            "reviewer": {"login": "gitlab:bob", "isBot": False},
+            "commitSha": sha("head"),
+            "stale": False,
+            "independent": True,
+        }
     ]
     assert {(e["kind"], e["name"], e["conclusion"], e["source"]) for e in change["evidence"]} == {
         ("tests", "unit-tests", "success", "gitlab")
@@ -153,7 +158,7 @@ def test_approval_before_new_commits_is_stale(settings: Settings) -> None:
     change = ask(settings)
     assert change["headSha"] == second
     assert change["approvals"] == [
-        {"reviewer": {"login": "bob", "isBot": False}, "commitSha": first, "stale": True, "independent": True}
+        {"reviewer": {"login": "gitlab:bob", "isBot": False}, "commitSha": first, "stale": True, "independent": True}
     ]
     assert change["verdict"]["status"] == "UNVERIFIED"
     [gap] = change["verdict"]["gaps"]
@@ -193,7 +198,7 @@ def test_self_and_bot_approvals_are_not_independent(settings: Settings) -> None:
     )
     change = ask(settings)
     flags = {a["reviewer"]["login"]: (a["reviewer"]["isBot"], a["independent"]) for a in change["approvals"]}
-    assert flags == {"alice": (False, False), "project_5_bot_9e1d": (True, False)}
+    assert flags == {"gitlab:alice": (False, False), "gitlab:project_5_bot_9e1d": (True, False)}
     assert change["verdict"]["status"] == "UNVERIFIED"
 
 

@@ -29,6 +29,7 @@ from graph.settings import Settings
 from ingest import examples as ex
 from ingest import worker
 from ingest.inbox import CLAIMED, DONE, FAILED, PENDING, QUARANTINE, Delivery, Inbox, InboxUnavailable, delivery_key
+from ingest.pipeline import prepare
 from tests.conftest import _free_port, run_graph
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -326,7 +327,7 @@ def test_values_neo4j_cannot_store_are_quarantined_before_the_write(
 def test_a_delivery_neo4j_refuses_goes_to_failed_and_the_rest_of_its_batch_lands(
     settings: Settings, box: Inbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(worker, "storable_problem", lambda batch: None)  # let Neo4j itself refuse it
+    monkeypatch.setattr(prepare, "storable_problem", lambda batch: None)  # let Neo4j itself refuse it
     poisoned = delivery(2)
     poisoned.payload["pull_request"]["title"] = "broken \ud800 text"
     box.put_many([delivery(1), poisoned, delivery(3)])
@@ -340,7 +341,7 @@ def test_a_delivery_neo4j_refuses_goes_to_failed_and_the_rest_of_its_batch_lands
 def test_a_write_refused_for_unclear_reasons_is_retried_then_set_aside(
     settings: Settings, box: Inbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(worker, "storable_problem", lambda batch: None)
+    monkeypatch.setattr(prepare, "storable_problem", lambda batch: None)
     huge = delivery(2)
     huge.payload["repository"]["full_name"] = "acme/" + "x" * 9000  # too large for the key's index
     box.put_many([delivery(1), huge, delivery(3)])

@@ -11,7 +11,7 @@ import pytest
 
 from graph.batch import Batch
 from graph.vocabulary import Label, Rel
-from ingest.runner import add_source_event
+from ingest.pipeline.prepare import add_source_event
 from ingest.sources import opsgenie, pagerduty
 from ingest.sources.base import Event, Rejected, Source
 from tests.conftest import CORPUS

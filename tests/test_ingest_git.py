@@ -21,12 +21,12 @@ from graph.settings import Settings
 from ingest.git_repo import (
     LogParser,
     git_since,
-    is_test_file,
     log_format,
     open_repository,
     repo_name_from_url,
     web_url,
 )
+from ingest.sources.git import is_test_file
 from tests.conftest import run_graph
 
 REPO = "acme/widgets"
@@ -182,7 +182,8 @@ def test_the_graph_matches_git_log(settings: Settings, history: tuple[Path, dict
     session = run_graph(settings, lambda g: repository.session(g, "s-1"))
     assert session is not None and [k.sha for k in session[1]] == [shas["client"]]
     counts = run_graph(settings, repository.counts)
-    assert counts["Person"] == 3 and counts["SourceEvent"] == 6 and counts["Repository"] == 1
+    # Five commits, the repository, and the git-ai note (an event of its own, source git-ai).
+    assert counts["Person"] == 3 and counts["SourceEvent"] == 7 and counts["Repository"] == 1
     assert TOKEN not in json.dumps(
         run_graph(settings, lambda g: repository.commit(g, _policy(), shas["client"])), default=str
     )
@@ -282,12 +283,9 @@ def test_a_note_that_cannot_be_read_is_parked_and_the_commits_still_land(
     repo, shas = history
     git(repo, "notes", "--ref=ai", "add", "-m", "not an authorship log", shas["flag"], env=IDENT)
     result = cli(settings, str(repo))
-    if importlib.util.find_spec("ingest.git_ai_notes") is None:
-        assert result.exit_code == 0 and "1 git-ai notes (refs/notes/ai) were not read" in result.stderr
-    else:
-        assert result.exit_code == 1
-        assert f"rejected {repo}@{shas['flag']}: git-ai note on {shas['flag']}" in result.stderr
-        assert len(list((settings.home / "quarantine").glob("*.json"))) == 1
+    assert result.exit_code == 1
+    assert f"rejected {repo}@{shas['flag']} (refs/notes/ai): not a git-ai authorship note" in result.stderr
+    assert len(list((settings.home / "quarantine").glob("*.json"))) == 1
     assert len(commits(settings)) == 6
 
 

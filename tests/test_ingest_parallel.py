@@ -11,7 +11,8 @@ from graph.driver import Graph
 from graph.settings import Settings
 from ingest import examples as ex
 from ingest.demo import envelopes as demo_envelopes
-from ingest.runner import Rejection, ingest_paths
+from ingest.pipeline.events import Rejection
+from ingest.runner import ingest_paths
 from tests.conftest import run_graph
 
 

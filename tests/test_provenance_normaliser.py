@@ -9,8 +9,9 @@ import pytest
 
 from graph.batch import Batch
 from graph.vocabulary import Label, Rel
-from ingest.sources.base import Event, Rejected
-from ingest.sources.provenance import SOURCE, add_session, change_id, find_blocks
+from ingest.sources.base import Event, Rejected, change_id
+from ingest.sources.provenance import SOURCE
+from ingest.sources.shared import add_session, find_blocks
 
 FAKE_TOKEN = "ghp_" + "a1B2" * 9
 

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from ingest import examples as ex
 from ingest import signatures
 from ingest.inbox import PENDING, Inbox, delivery_key
-from ingest.runner import normalise
+from ingest.pipeline.prepare import Pipeline, normalise
 from ingest.sources import SOURCES
 from ingest.sources.base import Event, Rejected
 from ingest.worker import prepare
@@ -189,7 +189,7 @@ def test_the_worker_turns_any_stored_envelope_into_a_batch_or_a_quarantine_reaso
     }
     if data.draw(st.booleans(), label="drop a field"):
         entry.pop(data.draw(st.sampled_from(sorted(entry))))
-    batch, reason = prepare(entry, "00000000000000000001-" + "0" * 32 + ".json")
+    batch, reason, _ = prepare(Pipeline(), entry, "00000000000000000001-" + "0" * 32 + ".json")
     event("batch" if batch else "quarantine")
     assert (batch is None) != (reason is None)
     assert reason is None or reason.strip()
@@ -220,7 +220,7 @@ def _check_stored(box: Inbox, source: str, delivery_id: str) -> None:
     suffix = f"-{delivery_key(source, delivery_id)}.json"
     [name] = [n for n in box.names(PENDING) if n.endswith(suffix)]
     path = box.dir(PENDING) / name
-    batch, reason = prepare(json.loads(path.read_text()), name)
+    batch, reason, _ = prepare(Pipeline(), json.loads(path.read_text()), name)
     assert (batch is None) != (reason is None)
     path.unlink()
 

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from api.webhooks import WebhookSettings, router
+from api.webhooks import router
 from graph.settings import Settings
 from ingest import examples as ex
 from ingest import signatures
@@ -31,25 +31,30 @@ OPSGENIE_TOKEN = "og-webhook-token"
 INGEST_TOKEN = "ingest-token-for-tests"
 
 
-def webhook_settings(**overrides: Any) -> WebhookSettings:
-    values: dict[str, Any] = {
-        "github_secret": GITHUB_SECRET,
-        "gitlab_token": GITLAB_TOKEN,
-        "pagerduty_secret": PAGERDUTY_SECRET,
-        "opsgenie_token": OPSGENIE_TOKEN,
-        "ingest_token": INGEST_TOKEN,
-        "max_body_bytes": 64 * 1024,
-    }
-    values.update(overrides)
-    return WebhookSettings.model_construct(**{k: SecretStr(v) if isinstance(v, str) else v for k, v in values.items()})
+SECRETS = {
+    "TRACEGRAPH_GITHUB_SECRET": GITHUB_SECRET,
+    "TRACEGRAPH_GITLAB_TOKEN": GITLAB_TOKEN,
+    "TRACEGRAPH_PAGERDUTY_SECRET": PAGERDUTY_SECRET,
+    "TRACEGRAPH_OPSGENIE_TOKEN": OPSGENIE_TOKEN,
+}
 
 
-def make_app(inbox: Inbox, config: WebhookSettings | None = None) -> FastAPI:
+def webhook_settings(*, secrets: dict[str, str | None] | None = None, **overrides: Any) -> Settings:
+    """Settings with every webhook secret configured (`secrets` overrides some, None or "" unsets)."""
+    chosen = {**SECRETS, **(secrets or {})}
+    values: dict[str, Any] = {"ingest_token": INGEST_TOKEN, "max_body_bytes": 64 * 1024, **overrides}
+    return Settings.model_construct(
+        webhook_secrets={k: SecretStr(v) for k, v in chosen.items() if v is not None},
+        **{k: SecretStr(v) if isinstance(v, str) else v for k, v in values.items()},
+    )
+
+
+def make_app(inbox: Inbox, config: Settings | None = None) -> FastAPI:
     """The router on a bare app, with the state api/app.py provides."""
     app = FastAPI()
     app.include_router(router)
     app.state.inbox = inbox
-    app.state.webhook_settings = config or webhook_settings()
+    app.state.settings = config or webhook_settings()
     return app
 
 
@@ -204,19 +209,19 @@ def test_a_replay_after_the_worker_moved_it_on_is_still_a_duplicate(
 
 
 @pytest.mark.parametrize(
-    ("name", "field", "variable"),
+    ("name", "variable"),
     [
-        ("github", "github_secret", "TRACEGRAPH_GITHUB_SECRET"),
-        ("gitlab", "gitlab_token", "TRACEGRAPH_GITLAB_TOKEN"),
-        ("pagerduty", "pagerduty_secret", "TRACEGRAPH_PAGERDUTY_SECRET"),
-        ("opsgenie", "opsgenie_token", "TRACEGRAPH_OPSGENIE_TOKEN"),
+        ("github", "TRACEGRAPH_GITHUB_SECRET"),
+        ("gitlab", "TRACEGRAPH_GITLAB_TOKEN"),
+        ("pagerduty", "TRACEGRAPH_PAGERDUTY_SECRET"),
+        ("opsgenie", "TRACEGRAPH_OPSGENIE_TOKEN"),
     ],
 )
 @pytest.mark.parametrize("unset", [None, ""])
 def test_an_unconfigured_secret_is_503_never_an_unsigned_accept(
-    inbox: Inbox, name: str, field: str, variable: str, unset: str | None
+    inbox: Inbox, name: str, variable: str, unset: str | None
 ) -> None:
-    config = webhook_settings(**{field: unset})
+    config = webhook_settings(secrets={variable: unset})
     with TestClient(make_app(inbox, config)) as client:
         response = send(client, SCHEMES[name], auth={})
     assert response.status_code == 503
@@ -234,9 +239,10 @@ def test_the_settings_read_the_documented_variables(monkeypatch: pytest.MonkeyPa
         "TRACEGRAPH_MAX_BODY_BYTES": "1000",
     }.items():
         monkeypatch.setenv(variable, value)
-    config = WebhookSettings()
-    secrets = (config.github_secret, config.gitlab_token, config.pagerduty_secret, config.opsgenie_token)
-    assert [s.get_secret_value() for s in secrets if s] == ["s3cret-gh", "s3cret-gl", "s3cret-pd", "s3cret-og"]
+    config = Settings()
+    names = ("TRACEGRAPH_GITHUB_SECRET", "TRACEGRAPH_GITLAB_TOKEN", "TRACEGRAPH_PAGERDUTY_SECRET")
+    secrets = [config.secret(name) for name in (*names, "TRACEGRAPH_OPSGENIE_TOKEN")]
+    assert secrets == ["s3cret-gh", "s3cret-gl", "s3cret-pd", "s3cret-og"]
     assert (
         config.ingest_token and config.ingest_token.get_secret_value() == "s3cret-in" and config.max_body_bytes == 1000
     )
@@ -310,8 +316,34 @@ def test_github_ping_is_answered_and_not_stored(client: TestClient, inbox: Inbox
     headers = {"X-GitHub-Event": "ping", "X-GitHub-Delivery": "ping-1"}
     headers |= {"X-Hub-Signature-256": signatures.github_signature(GITHUB_SECRET, body)}
     response = client.post("/webhooks/github", content=body, headers=headers)
-    assert response.status_code == 200 and response.json() == {"status": "pong"}
+    assert response.status_code == 200 and response.json()["status"] == "ignored"
     assert stored(inbox) == []
+
+
+def test_signed_deliveries_of_types_no_source_reads_are_ignored_not_stored(client: TestClient, inbox: Inbox) -> None:
+    """A type no normaliser reads would only sit in quarantine: it is answered and dropped."""
+    body = _json({"action": "created", "issue": {"number": 1}})
+    headers = {"X-GitHub-Event": "issues", "X-GitHub-Delivery": "issue-1"}
+    headers |= {"X-Hub-Signature-256": signatures.github_signature(GITHUB_SECRET, body)}
+    response = client.post("/webhooks/github", content=body, headers=headers)
+    assert response.status_code == 200 and response.json()["status"] == "ignored"
+    assert "github issues" in response.json()["reason"]
+    pd = _json({"event": {"id": "01SVC", "event_type": "service.updated", "data": {"id": "PSVC"}}})
+    signed = {"X-PagerDuty-Signature": signatures.pagerduty_signature(PAGERDUTY_SECRET, pd)}
+    assert client.post("/webhooks/pagerduty", content=pd, headers=signed).json()["status"] == "ignored"
+    assert stored(inbox) == []
+
+
+def test_an_unsigned_delivery_of_an_ignored_type_is_still_401(client: TestClient, inbox: Inbox) -> None:
+    response = client.post("/webhooks/github", content=b"{}", headers={"X-GitHub-Event": "ping"})
+    assert response.status_code == 401 and stored(inbox) == []
+
+
+@pytest.mark.parametrize("name", ["provenance", "no-such-source"])
+def test_a_source_without_webhooks_is_404_naming_those_that_have_them(client: TestClient, name: str) -> None:
+    response = client.post(f"/webhooks/{name}", content=b"{}")
+    assert response.status_code == 404
+    assert "github, gitlab, opsgenie, pagerduty" in response.json()["detail"] and "/events" in response.json()["detail"]
 
 
 def test_github_form_encoded_deliveries_are_read(client: TestClient, inbox: Inbox) -> None:
@@ -360,10 +392,10 @@ def test_opsgenie_without_alert_fields_dedups_on_the_body(client: TestClient, in
         ("github", b"[1, 2]", "body must be a JSON object"),
         ("github", b'{"a": NaN}', "body is not JSON"),
         ("github", b"[" * 100_000 + b"]" * 100_000, ""),
-        ("pagerduty", b'{"event": "x"}', "no `event` object"),
-        ("pagerduty", b'{"event": {"id": "1"}}', "no event.event_type"),
-        ("opsgenie", b'{"alert": {}}', "no `action`"),
-        ("opsgenie", b'{"action": 5}', "no `action`"),
+        ("pagerduty", b'{"event": "x"}', "expected `event.event_type` (V3) or a `messages` list (V2)"),
+        ("pagerduty", b'{"event": {"id": "1"}}', "names no event type"),
+        ("opsgenie", b'{"alert": {}}', "expected an `action` string"),
+        ("opsgenie", b'{"action": 5}', "expected an `action` string"),
     ],
 )
 def test_signed_but_unreadable_bodies_are_400_and_not_stored(inbox: Inbox, name: str, body: bytes, detail: str) -> None:

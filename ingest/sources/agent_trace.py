@@ -16,8 +16,8 @@ from typing import Any
 
 from graph.batch import Batch
 from graph.vocabulary import Label, Rel
-from ingest.sources.attestation_parse import git_repo
 from ingest.sources.base import Event, Rejected, Source, iso
+from ingest.sources.shared import git_repo
 
 MAX_RANGES = 200
 MODEL_ID_CHARS = 250

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ingest.sources.base import Rejected, get, iso
+from ingest.sources.shared import git_repo
 
 STATEMENT_PREFIX = "https://in-toto.io/Statement/"
 MAX_SUBJECTS = 100
@@ -34,8 +35,6 @@ DIGEST_ORDER = ("sha256", "sha512", "sha384", "sha3-256", "sha1", "gitCommit")
 _HEX_SHA = re.compile(r"[0-9a-fA-F]{40}(?:[0-9a-fA-F]{24})?")
 _URI_SHA = re.compile(r"(?:/commit/|@|#)(?P<sha>[0-9a-fA-F]{40}(?:[0-9a-fA-F]{24})?)(?![0-9a-fA-F])")
 _VERSION_SEGMENT = re.compile(r"v?\d+(?:\.\d+)*")
-_REPO_URL = re.compile(r"(?:[a-z][a-z0-9+.-]*://)?(?:[^@/]+@)?(?P<host>[^/:@]+)[/:](?P<path>[^?#@]+)", re.I)
-_REPO_STOP = frozenset({"-", "commit", "commits", "tree", "blob", "releases", "actions", "pull", "merge_requests"})
 
 
 @dataclass(frozen=True)
@@ -53,25 +52,6 @@ class Subject:
     name: str | None
     digest: str | None
     git_commit: str | None
-
-
-def git_repo(url: str) -> str | None:
-    """`owner/name` (or `group/sub/project`) from a git URL, `git+https://…@ref` URI or `owner/name`."""
-    text = url.strip().removeprefix("git+")
-    if re.fullmatch(r"[\w.-]+/[\w.-]+", text):
-        return text.removesuffix(".git")
-    match = _REPO_URL.fullmatch(text) or _REPO_URL.match(text)
-    if not match or "." not in match["host"]:
-        return None
-    parts: list[str] = []
-    for part in match["path"].strip("/").split("/"):
-        if part in _REPO_STOP:
-            break
-        parts.append(part)
-    if match["host"].lower() in ("github.com", "www.github.com"):
-        parts = parts[:2]
-    repo = "/".join(parts).removesuffix(".git")
-    return repo if "/" in repo else None
 
 
 def kind_of(predicate_type: str) -> Kind:

@@ -1,8 +1,8 @@
 """git-ai authorship notes as files or envelopes: `tracegraph ingest --source git-ai notes/`.
 
 A note arrives as text (a `.txt`/`.log` file, one note per file) or as an envelope payload
-`{"commit": "<sha>", "note": "<text>"}`. The commit it belongs to is, in this order: the payload's
-`commit`, the envelope subject's `commit`, a file name that starts with the SHA (how
+`{"commit": "<sha>", "note": "<text>", "at": "<commit time, optional>"}`. The commit it belongs to
+is, in this order: the payload's `commit`, the envelope subject's `commit`, a file name that starts with the SHA (how
 `git notes` exports are usually saved), then the note's own `base_commit_sha`. The attachment
 point comes first because a note copied across a rebase may still carry its old base.
 """
@@ -55,8 +55,9 @@ def normalise_note(event: Event) -> Batch:
     """One authorship note → the commit's AI/human line counts, its agent sessions and their operators."""
     payload = event.payload
     explicit: Any = None
+    at: Any = None
     if isinstance(payload, dict):
-        explicit = payload.get("commit")
+        explicit, at = payload.get("commit"), payload.get("at")
         text = payload.get("note")
         if not isinstance(text, str):
             raise Rejected("git-ai payload must be {'commit': '<sha>', 'note': '<authorship log text>'}")
@@ -67,7 +68,7 @@ def normalise_note(event: Event) -> Batch:
     except ValueError as exc:
         raise Rejected(str(exc)) from None
     batch = Batch()
-    add_note(batch, event, commit_of(event, note, explicit), note)
+    add_note(batch, event, commit_of(event, note, explicit), note, at=at)
     return batch
 
 

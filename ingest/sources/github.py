@@ -13,27 +13,34 @@ from typing import Any
 
 from graph.batch import Batch
 from graph.vocabulary import Label, Rel
+from ingest import signatures
 from ingest.redact import redact
-from ingest.sources.base import Event, Source, get, iso
-from ingest.sources.github_payloads import (
-    STATUS_RANK,
-    ZERO_SHA,
-    add_change,
-    add_commit,
-    add_deployment,
-    add_person,
-    add_repository,
+from ingest.sources.base import (
+    Event,
+    Headers,
+    Source,
+    Webhook,
     flag,
+    get,
     integer,
+    iso,
     items,
     lower,
-    repo_name,
     require_id,
-    require_repo,
     require_text,
     strings,
     text,
 )
+from ingest.sources.github_payloads import (
+    STATUS_RANK,
+    add_change,
+    add_deployment,
+    add_person,
+    add_repository,
+    repo_name,
+    require_repo,
+)
+from ingest.sources.shared import ZERO_SHA, add_commit_stub
 from ingest.trailers import ai_links, parse_trailers
 
 # --- pull requests and reviews ----------------------------------------------------------------
@@ -76,7 +83,7 @@ def pull_request_review(event: Event) -> Batch:
     if reviewer:
         batch.edge((Label.PERSON, reviewer), Rel.SUBMITTED, node, version=version, origin=event.origin)
     repo = repo_name(payload.get("repository"))
-    if seen := add_commit(batch, event, version, commit_sha, repo):
+    if seen := add_commit_stub(batch, event, version, commit_sha, repo):
         batch.edge(node, Rel.AT, (Label.COMMIT, seen), version=version, origin=event.origin)
     return batch
 
@@ -341,6 +348,10 @@ INFER_RULES: list[tuple[str, Callable[[dict[str, Any]], bool]]] = [
 ]
 
 
+def _header(name: str) -> Callable[[Headers, Any], str | None]:
+    return lambda headers, payload: headers.get(name) or None
+
+
 def infer_type(payload: Any) -> str | None:
     """Guess the X-GitHub-Event name of a bare webhook payload from its keys."""
     if not isinstance(payload, dict):
@@ -362,4 +373,14 @@ SOURCE = Source(
         "deployment_status": deployment_status,
     },
     infer_type=infer_type,
+    webhook=Webhook(
+        verify=lambda secret, headers, body: signatures.verify_github(secret, body, headers.get("x-hub-signature-256")),
+        secret_variable="TRACEGRAPH_GITHUB_SECRET",
+        type_hint="the X-GitHub-Event header",
+        event_type=_header("x-github-event"),
+        delivery_id=_header("x-github-delivery"),
+        # Sent once when the hook is created; there is nothing to store.
+        ignored=frozenset({"ping"}),
+        form_field="payload",
+    ),
 )

@@ -14,10 +14,14 @@ from typing import Any
 
 from graph.batch import Batch
 from graph.vocabulary import Label, Rel
-from ingest.sources.base import Event, Rejected, Source, get
-from ingest.sources.github_payloads import (
-    ZERO_SHA,
-    add_commit,
+from ingest import signatures
+from ingest.sources.base import (
+    Event,
+    Headers,
+    Rejected,
+    Source,
+    Webhook,
+    get,
     integer,
     items,
     lower,
@@ -37,6 +41,7 @@ from ingest.sources.gitlab_payloads import (
     require_project,
     require_sha,
 )
+from ingest.sources.shared import ZERO_SHA, add_commit_stub
 
 # --- merge requests and approvals -------------------------------------------------------------
 
@@ -76,7 +81,7 @@ def _add_approval(batch: Batch, event: Event, payload: dict[str, Any], state: st
     batch.edge(node, Rel.OF, (Label.CHANGE, mr["change"]), version=version, origin=event.origin)
     if reviewer := add_user(batch, event, version, payload.get("user")):
         batch.edge((Label.PERSON, reviewer), Rel.SUBMITTED, node, version=version, origin=event.origin)
-    add_commit(batch, event, version, sha, mr["repo"])
+    add_commit_stub(batch, event, version, sha, mr["repo"])
     batch.edge(node, Rel.AT, (Label.COMMIT, sha), version=version, origin=event.origin)
 
 
@@ -102,7 +107,7 @@ def _add_evidence(batch: Batch, event: Event, key: str, sha: str, status: str | 
     version = event.version(at, STATUS_RANK.get(status or "", 2))
     node = (Label.EVIDENCE, key)
     batch.node(*node, version=version, origin=event.origin, commitSha=sha, status=status, app="gitlab-ci", **props)
-    add_commit(batch, event, version, sha, props.get("repo"))
+    add_commit_stub(batch, event, version, sha, props.get("repo"))
     batch.edge(node, Rel.VERIFIES, (Label.COMMIT, sha), version=version, origin=event.origin)
 
 
@@ -225,7 +230,7 @@ def deployment(event: Event) -> Batch:
         # Without its "running" delivery a deployment would have no start: the end stands in, at the
         # lowest version, so the real start replaces it whenever that delivery arrives.
         batch.node(*node, version=event.version(None), origin=event.origin, startedAt=at)
-    add_commit(batch, event, version, sha, repo)
+    add_commit_stub(batch, event, version, sha, repo)
     batch.edge(node, Rel.SHIPPED, (Label.COMMIT, sha), version=version, origin=event.origin)
     if service:
         batch.node(Label.SERVICE, service, version=version, origin=event.origin)
@@ -325,23 +330,44 @@ def system_hook(event: Event) -> Batch:
     return SOURCE.normalise(dataclasses.replace(event, type=kind))
 
 
+def _event_type(headers: Headers, payload: Any) -> str | None:
+    kind = headers.get("x-gitlab-event") or get(payload, "object_kind")
+    return kind if isinstance(kind, str) and kind else None
+
+
+def _delivery_id(headers: Headers, payload: Any) -> str | None:
+    # Idempotency-Key stays the same when GitLab retries a delivery; the event UUID names the event.
+    return headers.get("idempotency-key") or headers.get("x-gitlab-event-uuid") or None
+
+
 SOURCE = Source(
     name="gitlab",
     handlers={
         "merge_request": merge_request,
-        "Merge Request Hook": merge_request,
         "pipeline": pipeline,
-        "Pipeline Hook": pipeline,
         "build": job,
         "job": job,
-        "Job Hook": job,
         "deployment": deployment,
-        "Deployment Hook": deployment,
         "push": push,
-        "Push Hook": push,
         "tag_push": push,
-        "Tag Push Hook": push,
         "System Hook": system_hook,
     },
+    # The X-Gitlab-Event header names events its own way.
+    aliases={
+        "Merge Request Hook": "merge_request",
+        "Pipeline Hook": "pipeline",
+        "Job Hook": "job",
+        "Build Hook": "build",
+        "Deployment Hook": "deployment",
+        "Push Hook": "push",
+        "Tag Push Hook": "tag_push",
+    },
     infer_type=infer_type,
+    webhook=Webhook(
+        verify=lambda secret, headers, body: signatures.verify_gitlab(secret, headers.get("x-gitlab-token")),
+        secret_variable="TRACEGRAPH_GITLAB_TOKEN",
+        type_hint="the X-Gitlab-Event header or `object_kind`",
+        event_type=_event_type,
+        delivery_id=_delivery_id,
+    ),
 )

@@ -14,20 +14,22 @@ from urllib.parse import urlsplit
 from graph.batch import Batch
 from graph.vocabulary import Label, Rel
 from ingest.redact import redact
-from ingest.sources import provenance
-from ingest.sources.base import Event, Rejected, get, iso
-from ingest.sources.github_payloads import (
-    _add_sessions,
-    add_commit,
-    contract_sections,
+from ingest.sources.base import (
+    Event,
+    Rejected,
+    change_id,
     flag,
+    get,
     integer,
+    iso,
     lower,
+    person_key,
     require_int,
     require_text,
     strings,
     text,
 )
+from ingest.sources.shared import add_body_sessions, add_commit_stub, contract_sections
 from ingest.trailers import ai_links, parse_trailers
 
 MR = "merge_request"
@@ -54,7 +56,9 @@ def project_path(payload: Any) -> str | None:
         # Job hooks of older GitLab versions carry only a `repository` object.
         urlsplit(homepage).path.strip("/") if homepage else None,
     )
-    return next((path for path in candidates if isinstance(path, str) and _PROJECT_PATH.fullmatch(path)), None)
+    found = next((path for path in candidates if isinstance(path, str) and _PROJECT_PATH.fullmatch(path)), None)
+    # GitLab paths are case-insensitive: one key whatever case an event used.
+    return found.lower() if found else None
 
 
 def require_project(payload: Any, *, what: str) -> str:
@@ -97,13 +101,13 @@ def is_bot(username: str, user: Any = None) -> bool:
 
 
 def add_user(batch: Batch, event: Event, version: str, user: Any) -> str | None:
-    """Add a Person from a GitLab user object (keyed by username); the login, or None."""
+    """Add a Person from a GitLab user object (keyed `gitlab:<username>`); its key, or None."""
     username = text(get(user, "username"))
     if username is None:
         return None
     return batch.node(
         Label.PERSON,
-        username,
+        person_key("gitlab", username),
         version=version,
         origin=event.origin,
         isBot=is_bot(username, user),
@@ -203,7 +207,7 @@ def add_merge_request(batch: Batch, event: Event, payload: dict[str, Any]) -> tu
     merged = lower(mr.get("state")) == "merged" or action == "merge"
     # A merge is final: it wins a tie with an update stamped in the same second.
     version = event.version(updated, 2 if merged else 0)
-    change = provenance.change_id("gitlab", repo, iid)
+    change = change_id("gitlab", repo, iid)
     head_sha = text(get(mr, "last_commit", "id"))
     # Fast-forward merges have no merge commit; a squash merge's commit is squash_commit_sha.
     merge_sha = (text(mr.get("merge_commit_sha")) or text(mr.get("squash_commit_sha"))) if merged else None
@@ -238,9 +242,9 @@ def add_merge_request(batch: Batch, event: Event, payload: dict[str, Any]) -> tu
         batch.edge((Label.PERSON, author), Rel.AUTHORED, node, version=version, origin=event.origin)
     if head := add_git_commit(batch, event, mr.get("last_commit"), repo=repo):
         batch.edge(node, Rel.CONTAINS, (Label.COMMIT, head), version=version, origin=event.origin)
-    if merge := add_commit(batch, event, version, merge_sha, repo):
+    if merge := add_commit_stub(batch, event, version, merge_sha, repo):
         batch.edge(node, Rel.MERGED_AS, (Label.COMMIT, merge), version=version, origin=event.origin)
-    _add_sessions(batch, event, mr.get("description"), change)
+    add_body_sessions(batch, event, mr.get("description"), change)
     return change, repo, iid
 
 

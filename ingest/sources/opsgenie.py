@@ -17,10 +17,9 @@ from typing import Any
 
 from graph.batch import Batch
 from graph.vocabulary import Label, Rel
+from ingest import signatures
 from ingest.redact import redact
-from ingest.sources.base import Event, Rejected, Source, get
-from ingest.sources.github_payloads import integer, items, text
-from ingest.sources.pagerduty import OpenHandlers
+from ingest.sources.base import Event, Headers, OpenHandlers, Rejected, Source, Webhook, get, integer, items, text
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # (smallest value, units per second): the unit is told by magnitude, which is unambiguous until the
@@ -155,9 +154,24 @@ def infer_type(payload: Any) -> str | None:
     return text(get(payload, "action"))
 
 
+def _delivery_id(headers: Headers, payload: Any) -> str | None:
+    # Opsgenie sends no delivery id; an alert's id, the action and its update time name one event.
+    parts = [get(payload, "alert", "alertId"), get(payload, "action"), get(payload, "alert", "updatedAt")]
+    return ":".join(str(p) for p in parts) if all(p not in (None, "") for p in parts) else None
+
+
 SOURCE = Source(
     name="opsgenie",
     # Every action (custom actions have names of their own) updates the alert's incident.
     handlers=OpenHandlers(ACTIONS, alert_event, lambda action: bool(action.strip())),
     infer_type=infer_type,
+    webhook=Webhook(
+        verify=lambda secret, headers, body: signatures.verify_opsgenie(
+            secret, headers.get(signatures.OPSGENIE_HEADER.lower())
+        ),
+        secret_variable="TRACEGRAPH_OPSGENIE_TOKEN",
+        type_hint="an `action` string",
+        event_type=lambda headers, payload: infer_type(payload),
+        delivery_id=_delivery_id,
+    ),
 )

@@ -13,39 +13,26 @@ whether an incident is open).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from graph.batch import Batch
 from graph.vocabulary import Label, Rel
+from ingest import signatures
 from ingest.redact import redact
-from ingest.sources.base import Event, Normaliser, Rejected, Source, get, iso
-from ingest.sources.github_payloads import integer, items, lower, text
-
-
-class OpenHandlers(Mapping[str, Normaliser]):
-    """Handlers for a family of event types that grows over time (`incident.*`, Opsgenie actions).
-
-    Lists the documented types, yet also answers for any type `accepts` admits, so a new event type
-    the provider adds is normalised as a status update instead of being rejected.
-    """
-
-    def __init__(self, known: tuple[str, ...], handler: Normaliser, accepts: Callable[[str], bool]) -> None:
-        self._known = known
-        self._handler = handler
-        self._accepts = accepts
-
-    def __getitem__(self, kind: str) -> Normaliser:
-        if isinstance(kind, str) and self._accepts(kind):
-            return self._handler
-        raise KeyError(kind)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._known)
-
-    def __len__(self) -> int:
-        return len(self._known)
-
+from ingest.sources.base import (
+    Event,
+    Headers,
+    OpenHandlers,
+    Rejected,
+    Source,
+    Webhook,
+    get,
+    integer,
+    iso,
+    items,
+    lower,
+    text,
+)
 
 # The status each lifecycle event leaves the incident in (V3 names, then V2 names).
 STATUS_AFTER: dict[str, str] = {
@@ -285,6 +272,14 @@ def infer_type(payload: Any) -> str | None:
     return text(get(payload, "event", "event_type"))
 
 
+def _delivery_id(headers: Headers, payload: Any) -> str | None:
+    # A V3 event names itself; a legacy V2 delivery has no id, so its body digest names it.
+    event_id = get(payload, "event", "id")
+    if isinstance(event_id, bool) or not isinstance(event_id, str | int) or event_id == "":
+        return None
+    return str(event_id)
+
+
 SOURCE = Source(
     name="pagerduty",
     handlers=OpenHandlers(
@@ -294,4 +289,13 @@ SOURCE = Source(
         lambda kind: kind == V2_TYPE or (kind.startswith("incident.") and len(kind) > len("incident.")),
     ),
     infer_type=infer_type,
+    webhook=Webhook(
+        verify=lambda secret, headers, body: signatures.verify_pagerduty(
+            secret, body, headers.get("x-pagerduty-signature")
+        ),
+        secret_variable="TRACEGRAPH_PAGERDUTY_SECRET",
+        type_hint="`event.event_type` (V3) or a `messages` list (V2)",
+        event_type=lambda headers, payload: infer_type(payload),
+        delivery_id=_delivery_id,
+    ),
 )

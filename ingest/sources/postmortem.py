@@ -36,9 +36,8 @@ from typing import Any
 from graph.batch import Batch
 from graph.vocabulary import Label, Rel
 from ingest.redact import redact
-from ingest.sources.base import Event, Rejected, Source
+from ingest.sources.base import Event, Rejected, Source, change_id
 from ingest.sources.postmortem_parse import PostmortemDoc, first, parse, scalars
-from ingest.sources.provenance import change_id
 
 MAX_CHARS = 2_000_000
 
@@ -283,7 +282,6 @@ def normalise(event: Event) -> Batch:
         url=url or first(front, "url", "link", "permalink"),
         incidentIds=list(refs.incidents) or None,
         date=doc.date,
-        path=event.location or None,
     )
     for incident in refs.incidents:
         batch.edge(node, Rel.ANALYZES, (Label.INCIDENT, incident), version=version, origin=origin)

@@ -1,0 +1,62 @@
+"""A whole graph as plain, sorted data: what two ingests of the same events must agree on.
+
+Writer bookkeeping (`_v`, `_v_<prop>`) is left out, and so, unless asked, is how each fact travelled
+(`receivedAt`, a document's `location`): the same event received as a webhook today and from a file
+tomorrow is the same fact.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from neo4j import RoutingControl
+
+from graph.driver import Graph
+from graph.queries.core import SNAPSHOT_EDGES, SNAPSHOT_NODES
+from graph.vocabulary import KEYS, Label
+from graph.writer import is_bookkeeping
+
+TRAVEL = frozenset({"receivedAt", "location"})
+VOCABULARY = frozenset(label.value for label in Label)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    nodes: list[str]
+    edges: list[str]
+
+    def __len__(self) -> int:
+        return len(self.nodes) + len(self.edges)
+
+
+def _key(labels: list[str], props: dict[str, Any]) -> str:
+    label = next(x for x in sorted(labels) if x in VOCABULARY)
+    return f"{label}:{props.get(KEYS[Label(label)])}"
+
+
+def _clean(props: dict[str, Any], drop: frozenset[str]) -> str:
+    kept = {k: v for k, v in props.items() if not is_bookkeeping(k) and k not in drop}
+    return json.dumps(kept, sort_keys=True, default=str)
+
+
+async def snapshot(graph: Graph, *, with_travel: bool = False) -> Snapshot:
+    """Every node and edge of the graph, canonical and sorted."""
+    drop = frozenset() if with_travel else TRAVEL
+    # The traceability graph only: tokens and the audit log are the API's own records.
+    labels = [label.value for label in Label]
+    nodes, _, _ = await graph.driver.execute_query(
+        SNAPSHOT_NODES, labels=labels, routing_=RoutingControl.READ, database_=graph.database
+    )
+    edges, _, _ = await graph.driver.execute_query(
+        SNAPSHOT_EDGES, labels=labels, routing_=RoutingControl.READ, database_=graph.database
+    )
+    return Snapshot(
+        nodes=sorted(f"{_key(r['labels'], r['props'])} {_clean(r['props'], drop)}" for r in nodes),
+        edges=sorted(
+            f"{_key(r['fromLabels'], r['from'])} -[{r['type']} {_clean(r['props'], drop)}]-> "
+            f"{_key(r['toLabels'], r['to'])}"
+            for r in edges
+        ),
+    )

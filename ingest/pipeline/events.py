@@ -1,0 +1,62 @@
+"""The core types every way in shares: a source event, why one was refused, and what could not be read."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from graph.batch import Origin
+from ingest.timestamps import iso
+
+
+class Rejected(ValueError):
+    """The event cannot be normalised or stored; the message says why, for a person to read."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """One source event: an envelope's fields, a webhook delivery, a collected record or a git commit."""
+
+    source: str
+    type: str | None
+    id: str
+    payload: Any
+    received_at: str
+    subject: Mapping[str, Any] | None = None
+    location: str = ""
+
+    @property
+    def origin(self) -> Origin:
+        return Origin(self.source, self.id, self.received_at)
+
+    def version(self, at: Any, rank: int = 0) -> str:
+        """A version string for facts this event asserts as of time `at` (see graph.batch)."""
+        return f"{iso(at) or '0000-00-00T00:00:00Z'}#{rank:02d}#{self.id}"
+
+    def with_type(self, kind: str | None) -> Event:
+        """The same event under another type name (a source's canonical name for a webhook's)."""
+        return self if kind == self.type else replace(self, type=kind)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """An event (or document) that was refused, where it came from and why."""
+
+    location: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A document that is not an event at all (bad JSON, not an envelope…)."""
+
+    location: str
+    reason: str
+    raw: str
+
+
+def content_id(raw: str) -> str:
+    """A stable event id for a document that carries none, so replays stay idempotent."""
+    return "sha256:" + hashlib.sha256(raw.encode()).hexdigest()[:32]

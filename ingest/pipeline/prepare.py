@@ -1,0 +1,145 @@
+"""From one source event to the batch it writes: the semantics every way in shares, in one place.
+
+    normalise (the source's plugin) → redact every stored text → canonical keys → identities
+    → the raw document (redacted) → storable in Neo4j?
+
+Pure and total: `prepare` answers a batch or raises Rejected with a reason a person can read,
+whatever the event holds. It never touches the driver; callers batch and write what it returns.
+Each event is prepared on its own, so the graph cannot depend on how events were grouped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from graph.batch import Batch, BatchError
+from graph.vocabulary import Label
+from ingest.identity import Identities, resolve
+from ingest.pipeline.events import Event, Rejected
+from ingest.pipeline.keys import canonical
+from ingest.pipeline.storable import storable_problem
+from ingest.redact import count_redactions, redact, redact_document
+from ingest.sources import SOURCES
+from ingest.sources.base import Source
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What one event writes, and how many secrets were redacted from what it stores."""
+
+    event: Event
+    batch: Batch
+    redactions: int
+
+
+def source_event_id(source: str, event_id: str) -> str:
+    """The key of the SourceEvent a node's (source, sourceEventId) points at."""
+    return f"{source}:{event_id}"
+
+
+def text_suffixes(source: str | None) -> frozenset[str]:
+    """File suffixes the named source reads as text (none for JSON sources or no source)."""
+    found = SOURCES.get(source) if source else None
+    return found.text_suffixes if found else frozenset()
+
+
+class Pipeline:
+    """Prepares events: one per process and identity set, shared by every driver."""
+
+    def __init__(
+        self,
+        *,
+        identities: Identities | None = None,
+        keep_raw: bool = True,
+        sources: Mapping[str, Source] = SOURCES,
+    ):
+        # One person, many handles: Person keys are rewritten to the canonical login before writing.
+        self.identities = identities if identities is not None else Identities.load()
+        self.keep_raw = keep_raw
+        self.sources = sources
+
+    def prepare(self, event: Event) -> Prepared:
+        """The batch one event writes (its raw document included), or Rejected with the reason."""
+        event = typed(event, self.sources)
+        batch = normalise(event, self.sources)
+        try:
+            redact_batch(batch)
+            redactions = sum(count_redactions(n.props) for n in batch.nodes)
+            batch = resolve(canonical(batch), self.identities)
+            if self.keep_raw:
+                add_source_event(batch, event)
+        except Exception as exc:  # noqa: BLE001 - one odd event must never stop a driver
+            raise Rejected(f"{event.source} {event.type or ''} event could not be prepared: {exc!r}") from exc
+        if problem := storable_problem(batch):
+            raise Rejected(f"cannot be stored in Neo4j: {problem}")
+        return Prepared(event, batch, redactions)
+
+
+def source_of(event: Event, sources: Mapping[str, Source] = SOURCES) -> Source:
+    """The plugin of the event's source, or Rejected naming the known ones."""
+    found = sources.get(event.source)
+    if found is None:
+        raise Rejected(f"unknown source {event.source!r} (known: {', '.join(sorted(sources))})")
+    return found
+
+
+def typed(event: Event, sources: Mapping[str, Source] = SOURCES) -> Event:
+    """The event under its source's own name for its type (a webhook header's alias resolved, or inferred)."""
+    source = source_of(event, sources)
+    return event.with_type(source.canonical_type(event.type) or source.infer_type(event.payload))
+
+
+def normalise(event: Event, sources: Mapping[str, Source] = SOURCES) -> Batch:
+    """The source's batch for the event (nothing else of the pipeline), or Rejected with the reason."""
+    source = source_of(event, sources)
+    try:
+        return source.normalise(event)
+    except Rejected:
+        raise
+    except BatchError as exc:
+        raise Rejected(f"{event.source} event does not fit the graph model: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - any normaliser failure parks the event instead of stopping the run
+        # A normaliser bug must not take the rest of the input down; the event is parked with the cause.
+        raise Rejected(
+            f"{event.source} {event.type or ''} payload could not be read: {exc.__class__.__name__}: {exc}"
+        ) from exc
+
+
+def redact_batch(batch: Batch) -> None:
+    """Redact every text a batch stores (keys aside), in place: a secret in a URL, a label or a check
+    name is as much a secret as one in a title, whichever source forgot to look."""
+    for rows in (batch.nodes, batch.edges):
+        for row in rows:
+            props = row.props
+            for name, value in props.items():
+                if isinstance(value, str):
+                    cleaned = redact(value)
+                    if cleaned is not value:
+                        props[name] = cleaned
+                elif isinstance(value, list) and value and isinstance(value[0], str):
+                    props[name] = [redact(v) if isinstance(v, str) else v for v in value]
+
+
+def add_source_event(batch: Batch, event: Event) -> None:
+    """Keep the raw document (secrets redacted) as a SourceEvent node keyed by source:event id."""
+    body = (redact(event.payload) or "") if isinstance(event.payload, str) else redact_document(event.payload)
+    batch.node(
+        Label.SOURCE_EVENT,
+        source_event_id(event.source, event.id),
+        # Every arrival of one event is the same document: no arrival outranks another.
+        version=event.version(None),
+        origin=event.origin,
+        type=event.type or "",
+        digest="sha256:" + hashlib.sha256(body.encode()).hexdigest(),
+        body=body,
+        location=event.location,
+    )
+
+
+def raw_text(event: Event) -> str:
+    """The event's document as text with secrets redacted, for quarantine."""
+    payload: Any = event.payload
+    return (redact(payload) or "") if isinstance(payload, str) else redact_document(payload)
