@@ -46,13 +46,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from neo4j import RoutingControl
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from graph.driver import Graph
 from graph.policy import Policy
 from graph.queries import metrics as q
+from graph.reads import read_all
 from graph.verdict import build_change, evidence_gaps, short
 
 # Python's re and Neo4j's (Java) regex read this the same way; `=~` matches the whole string.
@@ -558,13 +558,6 @@ def compute(
 # --- the reads --------------------------------------------------------------------------------
 
 
-async def _read(graph: Graph, query: str, **params: Any) -> list[dict[str, Any]]:
-    records, _, _ = await graph.driver.execute_query(
-        query, parameters_=params, routing_=RoutingControl.READ, database_=graph.database
-    )
-    return [r.data() for r in records]
-
-
 def window_of(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     """The window in UTC, or MetricsError when it is empty."""
     start, end = utc(start), utc(end)
@@ -578,11 +571,11 @@ async def metrics(graph: Graph, policy: Policy, *, service: str | None, start: d
     start, end = window_of(start, end)
     span = {"from": iso(start), "to": iso(end), "production": PRODUCTION.pattern}
     query = q.DEPLOYMENTS_OF_SERVICE if service else q.DEPLOYMENTS
-    window = [d for row in await _read(graph, query, service=service, **span) if (d := deploy(row))]
+    window = [d for row in await read_all(graph, query, service=service, **span) if (d := deploy(row))]
     window = [d for d in window if is_production(d.environment)]
 
     groups = sorted({d.group for d in window if d.succeeded and d.service}, key=str)
-    neighbour_rows = await _read(
+    neighbour_rows = await read_all(
         graph,
         q.NEIGHBOURS,
         groups=[{"service": s, "environment": e} for s, e in groups],
@@ -592,22 +585,22 @@ async def metrics(graph: Graph, policy: Policy, *, service: str | None, start: d
     neighbours = [d for row in neighbour_rows if (d := deploy(row))]
     all_chains = chains(window, neighbours, start=start)
 
-    shipped_rows = await _read(graph, q.SHIPPED, rows=ancestry_rows(all_chains.values()))
+    shipped_rows = await read_all(graph, q.SHIPPED, rows=ancestry_rows(all_chains.values()))
     ship = shipping(list(all_chains.values()), {row["key"]: row for row in shipped_rows})
 
-    change_rows = await _read(
+    change_rows = await read_all(
         graph, q.CHANGES, service=service, shipped=sorted(set().union(*ship.new.values())), **span
     )
     changes = {f.id: f for f in (change_facts(row, policy) for row in change_rows)}
 
     incidents = [
         Incident(row["id"], triggered, parse(row.get("resolvedAt")))
-        for row in await _read(graph, q.INCIDENTS, service=service, **span)
+        for row in await read_all(graph, q.INCIDENTS, service=service, **span)
         if (triggered := parse(row.get("triggeredAt")))
     ]
     sessions = [
         Session(row["id"], started, _cost(row.get("costUsd")), row.get("operator"))
-        for row in await _read(graph, q.SESSIONS, service=service, **span)
+        for row in await read_all(graph, q.SESSIONS, service=service, **span)
         if (started := parse(row.get("startedAt")))
     ]
     return compute(
