@@ -20,7 +20,6 @@ from api.audit import AuditQueue
 from api.auth import Principals, graphql_caller
 from api.limits import BodyLimit
 from api.schema import Context, schema
-from graph import access
 from graph import schema as graph_schema
 from graph.access import Principal
 from graph.driver import Graph, open_graph
@@ -50,7 +49,6 @@ def create_app(
         app.state.graph = graph or await open_graph(config)
         app.state.policy = policy or load_policy(config.policy_file)
         await graph_schema.ensure_schema(app.state.graph)
-        await access.ensure_access_schema(app.state.graph)
         app.state.inbox = Inbox(inbox_dir(config))
         app.state.webhook_settings = webhooks.WebhookSettings()
         app.state.principals = Principals(app.state.graph)

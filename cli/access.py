@@ -10,7 +10,6 @@ import click
 from cli.common import fail, user_errors, with_graph
 from graph import access
 from graph.access import Role
-from graph.driver import Graph
 from graph.settings import get_settings
 
 
@@ -25,12 +24,9 @@ def token() -> None:
 @user_errors
 def create(role: str, name: str) -> None:
     """Create a token and print it once (only its hash is stored)."""
-
-    async def work(graph: Graph) -> tuple[str, access.TokenInfo]:
-        await access.ensure_access_schema(graph)
-        return await access.create_token(graph, role=Role(role), name=name or f"{role} token")
-
-    secret, info = asyncio.run(with_graph(get_settings(), work))
+    secret, info = asyncio.run(
+        with_graph(get_settings(), lambda g: access.create_token(g, role=Role(role), name=name or f"{role} token"))
+    )
     click.echo(secret)
     click.echo(
         f"{info.id} ({info.role.value}) created; this is the only time the token is shown. "

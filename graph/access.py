@@ -61,11 +61,6 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def ensure_access_schema(graph: Graph) -> None:
-    for statement in q.ACCESS_SCHEMA:
-        await graph.driver.execute_query(statement, database_=graph.database)
-
-
 async def create_token(graph: Graph, *, role: Role, name: str) -> tuple[str, TokenInfo]:
     """Create a token; returns the secret (shown once) and what is stored about it."""
     secret = "tg_" + secrets.token_urlsafe(32)

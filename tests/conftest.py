@@ -97,7 +97,6 @@ def settings(neo4j_settings: Settings, tmp_path: Path) -> Settings:
     async def reset(graph: Graph) -> None:
         await repository.delete_all(graph)
         await graph_schema.ensure_schema(graph)
-        await access.ensure_access_schema(graph)
 
     run_graph(neo4j_settings, reset)
     return neo4j_settings.model_copy(update={"home": tmp_path / "home"})

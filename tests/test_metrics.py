@@ -47,7 +47,7 @@ from graph import metrics as m
 from graph.batch import Batch, Origin
 from graph.driver import open_graph
 from graph.policy import load_policy
-from graph.queries import metrics as q
+from graph.queries import schema as ddl
 from graph.queries.core import AWAIT_INDEXES
 from graph.settings import Settings
 from graph.vocabulary import Label, Rel
@@ -540,7 +540,7 @@ def test_every_metric_matches_the_hand_computation(scenario: Settings) -> None:
 
 def test_the_indexes_metrics_want_are_valid_and_change_no_number(scenario: Settings) -> None:
     async def create(graph: Any) -> None:
-        for statement in q.INDEXES:
+        for statement in ddl.METRICS:
             await graph.driver.execute_query(statement, database_=graph.database)
         await graph.driver.execute_query(AWAIT_INDEXES, database_=graph.database)
 
