@@ -26,9 +26,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from graph import local_neo4j, repository
-from graph import schema as graph_schema
 from graph.batch import Batch
-from graph.driver import open_graph
+from graph.driver import connected
 from graph.settings import Settings
 from ingest.git_repo import GitCommit, GitIngestor, count_commits, open_repository, read_commits
 from ingest.identity import Identities, resolve
@@ -145,14 +144,10 @@ def child(repo_path: Path, to_graph: bool) -> dict[str, Any]:
                 "rejected": len(ingestor.summary.rejected),
             }
         settings = Settings()  # the parent names the server in NEO4J_URI
-        graph = await open_graph(settings)
-        try:
-            await graph_schema.ensure_schema(graph)
+        async with connected(settings, ensure=True) as graph:
             ingestor = GitIngestor(graph, repo, Identities(), settings.quarantine_dir, on_commit=sample)
             summary = await ingestor.run(None)
             counts = await repository.counts(graph)
-        finally:
-            await graph.close()
         return {
             "total": total,
             "commits": summary.commits,

@@ -1,19 +1,17 @@
-"""What every command shares: clear errors instead of tracebacks, and a graph for one command."""
+"""What every command shares: clear errors instead of tracebacks."""
 
 from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 
 from graph import local_neo4j
-from graph import schema as graph_schema
-from graph.driver import Graph, GraphUnavailable, open_graph
+from graph.driver import GraphUnavailable
 from graph.policy import PolicyError
-from graph.settings import Settings
 from ingest.identity import IdentityError
 
 T = TypeVar("T")
@@ -43,13 +41,3 @@ def user_errors(func: Callable[..., T]) -> Callable[..., T]:
             raise  # unreachable: fail() exits
 
     return wrapper
-
-
-async def with_graph(settings: Settings, work: Callable[[Graph], Coroutine[Any, Any, T]]) -> T:
-    """Open the graph (schema ensured), run `work`, close it."""
-    graph = await open_graph(settings)
-    try:
-        await graph_schema.ensure_schema(graph)
-        return await work(graph)
-    finally:
-        await graph.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import re
@@ -33,9 +32,9 @@ from api.export import (
     whole_digest,
     write_bundle,
 )
-from graph.driver import GraphUnavailable, open_graph
-from graph.policy import Policy, PolicyError, load_policy
-from graph.settings import Settings, get_settings
+from graph.driver import GraphUnavailable, run_with_graph
+from graph.policy import PolicyError, load_policy
+from graph.settings import get_settings
 
 CHANGE_REF = re.compile(r"^(?P<repo>[^/\s]+/[^#!\s]+)[#!](?P<number>\d+)$")
 
@@ -57,14 +56,6 @@ def scope_from_options(change: str | None, service: str | None, start: str | Non
     if not (start and end):
         raise ExportError("say what to export: --change owner/repo#42, or --from DATE --to DATE (with --service NAME)")
     return period_scope(start=start, end=end, service=service)
-
-
-async def _collect(settings: Settings, policy: Policy, scope: Scope) -> ExportSet:
-    graph = await open_graph(settings)
-    try:
-        return await collect(graph, policy, scope)
-    finally:
-        await graph.close()
 
 
 def _counts(export: ExportSet) -> str:
@@ -103,7 +94,7 @@ def export(
     try:
         scope = scope_from_options(change, service, start, end)
         policy = load_policy(settings.policy_file)
-        exported = asyncio.run(_collect(settings, policy, scope))
+        exported = run_with_graph(settings, lambda g: collect(g, policy, scope))
         now = datetime.now(UTC)
         if fmt == "json":
             target = out or Path(f"evidence-{scope.slug()}")

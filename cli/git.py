@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import sys
 from pathlib import Path
@@ -12,8 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from graph import local_neo4j
-from graph import schema as graph_schema
-from graph.driver import Graph, GraphUnavailable, open_graph
+from graph.driver import Graph, GraphUnavailable, run_with_graph
 from graph.settings import Settings, get_settings
 from ingest.git_repo import GitError, GitIngestor, GitRepo, GitSummary, count_commits, git_since, open_repository
 from ingest.identity import Identities, IdentityError
@@ -27,15 +25,6 @@ USER_ERRORS = (GitError, IdentityError, GraphUnavailable, local_neo4j.LocalNeo4j
 def _fail(message: str, code: int = 2) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
-
-
-async def _ingest(settings: Settings, repo: GitRepo, since: str | None, identities: Identities) -> GitSummary:
-    graph = await open_graph(settings)
-    try:
-        await graph_schema.ensure_schema(graph)
-        return await _run(graph, settings, repo, since, identities)
-    finally:
-        await graph.close()
 
 
 async def _run(graph: Graph, settings: Settings, repo: GitRepo, since: str | None, ids: Identities) -> GitSummary:
@@ -103,7 +92,8 @@ def ingest_git(path: Path, since: str | None, repo_name: str | None, aliases: Pa
     try:
         repo = open_repository(path, name=repo_name)
         identities = Identities.load(aliases)
-        summary = asyncio.run(_ingest(get_settings(), repo, since_iso, identities))
+        settings = get_settings()
+        summary = run_with_graph(settings, lambda g: _run(g, settings, repo, since_iso, identities), ensure=True)
     except USER_ERRORS as exc:
         _fail(str(exc))
         return

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import subprocess
 import sys
@@ -15,10 +14,9 @@ import click
 
 from graph import local_neo4j
 from graph import metrics as m
-from graph import schema as graph_schema
-from graph.driver import GraphUnavailable, open_graph
+from graph.driver import GraphUnavailable, run_with_graph
 from graph.policy import PolicyError, load_policy
-from graph.settings import Settings, get_settings
+from graph.settings import get_settings
 
 USER_ERRORS = (GraphUnavailable, local_neo4j.LocalNeo4jError, PolicyError, m.MetricsError)
 DEFAULT_DAYS = 90
@@ -31,16 +29,6 @@ def _moment(ctx: click.Context, param: click.Parameter, value: str | None) -> da
         return m.utc(datetime.fromisoformat(value.strip()))
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a date; write 2026-01-31 or 2026-01-31T12:00:00Z") from None
-
-
-async def _read(settings: Settings, service: str | None, start: datetime, end: datetime) -> m.Metrics:
-    policy = load_policy(settings.policy_file)
-    graph = await open_graph(settings)
-    try:
-        await graph_schema.ensure_schema(graph)
-        return await m.metrics(graph, policy, service=service, start=start, end=end)
-    finally:
-        await graph.close()
 
 
 @click.command("metrics")
@@ -58,7 +46,11 @@ def metrics(
     if chart is not None and chart.suffix.lower() not in (".svg", ".png"):
         _fail(f"cannot write a chart to {chart}: use a .svg (or .png) file name")
     try:
-        found = asyncio.run(_read(get_settings(), service, start, end))
+        settings = get_settings()
+        policy = load_policy(settings.policy_file)
+        found = run_with_graph(
+            settings, lambda g: m.metrics(g, policy, service=service, start=start, end=end), ensure=True
+        )
         if chart is not None:
             write_chart(found, chart)
     except USER_ERRORS as exc:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from graph import queries
-from graph.driver import Graph
 from graph.queries import schema as ddl
+
+if TYPE_CHECKING:  # graph.driver opens graphs with their schema ensured, so it imports this module
+    from graph.driver import Graph
 
 
 async def ensure_schema(graph: Graph) -> None:

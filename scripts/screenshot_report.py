@@ -142,8 +142,7 @@ def check(png: Path, expect: str) -> tuple[bool, str]:
 async def _demo_html(change: str, load_demo: bool) -> tuple[str, str]:
     from api.export import collect, html_text
     from cli.export import scope_from_options
-    from graph import schema as graph_schema
-    from graph.driver import open_graph
+    from graph.driver import connected
     from graph.policy import load_policy
     from graph.settings import get_settings
     from ingest.demo import envelopes
@@ -152,15 +151,11 @@ async def _demo_html(change: str, load_demo: bool) -> tuple[str, str]:
 
     settings = get_settings()
     policy = load_policy(settings.policy_file)
-    graph = await open_graph(settings)
-    try:
+    async with connected(settings, ensure=load_demo) as graph:
         if load_demo:
-            await graph_schema.ensure_schema(graph)
             events = [to_event(e, json.dumps(e), f"demo:{e['id']}", source=None, type=None) for e in envelopes()]
             await ingest_events(graph, events, quarantine_dir=settings.quarantine_dir)  # type: ignore[arg-type]
         exported = await collect(graph, policy, scope_from_options(change, None, None, None))
-    finally:
-        await graph.close()
     return html_text(exported, generated_at=datetime.now(UTC)), exported.answers[0].verdict.status.value
 
 

@@ -45,7 +45,7 @@ from api.schema import Context, Query
 from cli.metrics import metrics as metrics_command
 from graph import metrics as m
 from graph.batch import Batch, Origin
-from graph.driver import open_graph
+from graph.driver import connected
 from graph.policy import load_policy
 from graph.queries import schema as ddl
 from graph.queries.core import AWAIT_INDEXES
@@ -605,12 +605,9 @@ def graphql_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.graph = await open_graph(settings)
-        app.state.policy = load_policy()
-        try:
+        async with connected(settings) as app.state.graph:
+            app.state.policy = load_policy()
             yield
-        finally:
-            await app.state.graph.close()
 
     async def context(request: Request) -> dict[str, Any]:
         return {"tracegraph": Context(request.app.state.graph, request.app.state.policy)}
