@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from graph import queries
 from graph.driver import Graph
-from graph.models import AgentSession, Change, Commit, Deployment, Evidence, Incident, Postmortem
+from graph.models import Change, CommitAnswer, DeploymentAnswer, IncidentAnswer, SessionAnswer
 from graph.policy import Policy
 from graph.queries.trace import CHANGE_ANSWERS
 from graph.reads import read_all, read_one
@@ -42,44 +42,49 @@ async def change(graph: Graph, policy: Policy, *, repo: str, number: int) -> Cha
     return None
 
 
-async def session(graph: Graph, id: str) -> tuple[AgentSession, list[Commit]] | None:
+async def session(graph: Graph, id: str) -> SessionAnswer | None:
+    """A session and the commits it authored, or None when the graph has no such session."""
     raw = await read_one(graph, queries.SESSION, id=id)
     if raw is None:
         return None
-    return AgentSession.model_validate(raw["session"]), [Commit.model_validate(k) for k in raw["commits"]]
+    return SessionAnswer.model_validate({**raw["session"], "commits": raw["commits"]})
 
 
 async def change_ids_of_session(graph: Graph, id: str) -> list[str]:
+    """Ids of the changes a session proposed or authored a commit of, in id order."""
     raw = await read_one(graph, queries.CHANGE_IDS_OF_SESSION, id=id)
     return sorted(raw["ids"]) if raw else []
 
 
-async def commit(graph: Graph, policy: Policy, sha: str) -> tuple[Commit, list[str], list[Evidence]] | None:
+async def commit(graph: Graph, policy: Policy, sha: str) -> CommitAnswer | None:
+    """A commit, the ids of its changes (in order) and the evidence on it, or None when the graph has no such commit."""
     raw = await read_one(graph, queries.COMMIT, sha=sha)
     if raw is None:
         return None
     evidence = [to_evidence(e, policy) for e in raw["evidence"]]
-    return Commit.model_validate(raw["commit"]), sorted(raw["changeIds"]), evidence
+    return CommitAnswer.model_validate({**raw["commit"], "changeIds": sorted(raw["changeIds"]), "evidence": evidence})
 
 
-async def deployment(graph: Graph, id: str) -> tuple[Deployment, list[str], list[Incident]] | None:
+async def deployment(graph: Graph, id: str) -> DeploymentAnswer | None:
+    """A deployment, the ids of the changes it shipped (in order) and the incidents it caused, or None."""
     raw = await read_one(graph, queries.DEPLOYMENT, id=id)
     if raw is None:
         return None
-    incidents = [Incident.model_validate(i) for i in raw["incidents"]]
-    return Deployment.model_validate(raw["deployment"]), sorted(raw["changeIds"]), incidents
+    return DeploymentAnswer.model_validate(
+        {**raw["deployment"], "changeIds": sorted(raw["changeIds"]), "incidents": raw["incidents"]}
+    )
 
 
-async def incident(graph: Graph, id: str) -> tuple[Incident, list[Postmortem]] | None:
-    """An incident and its postmortems (its suspects come from graph.trace)."""
+async def incident(graph: Graph, id: str) -> IncidentAnswer | None:
+    """An incident and its postmortems (its suspects come from graph.trace), or None."""
     raw = await read_one(graph, queries.INCIDENT, id=id)
     if raw is None:
         return None
-    postmortems = [Postmortem.model_validate(p) for p in raw["postmortems"]]
-    return Incident.model_validate(raw["incident"]), postmortems
+    return IncidentAnswer.model_validate({**raw["incident"], "postmortems": raw["postmortems"]})
 
 
 async def change_ids(graph: Graph, *, repo: str | None, skip: int, limit: int) -> list[str]:
+    """A page of change ids, optionally of one repository, in id order."""
     return [row["id"] for row in await read_all(graph, queries.CHANGE_IDS, repo=repo, skip=skip, limit=limit)]
 
 
