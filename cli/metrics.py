@@ -15,6 +15,7 @@ import click
 from graph import local_neo4j
 from graph import metrics as m
 from graph.driver import GraphUnavailable, run_with_graph
+from graph.metrics.rules import utc
 from graph.policy import PolicyError, load_policy
 from graph.settings import get_settings
 
@@ -26,7 +27,7 @@ def _moment(ctx: click.Context, param: click.Parameter, value: str | None) -> da
     if value is None:
         return None
     try:
-        return m.utc(datetime.fromisoformat(value.strip()))
+        return utc(datetime.fromisoformat(value.strip()))
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a date; write 2026-01-31 or 2026-01-31T12:00:00Z") from None
 
