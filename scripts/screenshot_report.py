@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from api.export_html import UNVERIFIED_COLOR, VERIFIED_COLOR  # noqa: E402
+from export.html import UNVERIFIED_COLOR, VERIFIED_COLOR  # noqa: E402
 
 WINDOW = (1200, 1600)
 # The banner is 40 px tall at least and most of the page wide: far more pixels than any other use of the colour.
@@ -140,8 +140,9 @@ def check(png: Path, expect: str) -> tuple[bool, str]:
 
 
 async def _demo_html(change: str, load_demo: bool) -> tuple[str, str]:
-    from api.export import collect, html_text
     from cli.export import scope_from_options
+    from export.html import html_text
+    from export.scope import collect
     from graph.driver import connected
     from graph.policy import load_policy
     from graph.settings import get_settings
