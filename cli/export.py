@@ -3,30 +3,23 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
-from export.archive import Unreadable, read_bundle, write_bundle
+from cli.common import CHANGE_REF, user_errors
+from export.archive import read_bundle, write_bundle
 from export.bundle import bundle_files
 from export.html import html_text
 from export.manifest import MANIFEST
-from export.scope import ExportError, ExportNotFound, ExportSet, Scope, collect, period_scope
+from export.scope import ExportError, ExportSet, Scope, collect, period_scope
 from export.table import csv_text
 from export.verify import verify_files
-from graph.driver import GraphUnavailable, run_with_graph
-from graph.policy import PolicyError, load_policy
+from graph.driver import run_with_graph
+from graph.policy import load_policy
 from graph.settings import get_settings
-
-CHANGE_REF = re.compile(r"^(?P<repo>[^/\s]+/[^#!\s]+)[#!](?P<number>\d+)$")
-
-
-def _fail(message: str, code: int = 2) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
 
 
 def scope_from_options(change: str | None, service: str | None, start: str | None, end: str | None) -> Scope:
@@ -65,6 +58,7 @@ def _counts(export: ExportSet) -> str:
     "--out", type=click.Path(path_type=Path), help="Where to write [json: ./evidence-<scope>; csv/html: stdout]."
 )
 @click.option("--in-toto", "in_toto", is_flag=True, help="Add an in-toto Statement over the merge commits (json).")
+@user_errors
 def export(
     change: str | None,
     service: str | None,
@@ -76,29 +70,24 @@ def export(
 ) -> None:
     """Export the evidence of one change, one service over a period, or every change merged in a period."""
     settings = get_settings()
-    try:
-        scope = scope_from_options(change, service, start, end)
-        policy = load_policy(settings.policy_file)
-        exported = run_with_graph(settings, lambda g: collect(g, policy, scope))
-        now = datetime.now(UTC)
-        if fmt == "json":
-            target = out or Path(f"evidence-{scope.slug()}")
-            files = bundle_files(exported, policy, generated_at=now, in_toto=in_toto)
-            write_bundle(files, target)
-            whole = json.loads(files[MANIFEST])["whole"]
-            click.echo(f"wrote {len(files)} files to {target} ({_counts(exported)}); whole {whole}")
-            click.echo(f"check it with: tracegraph verify-export {target}")
-            return
-        text = csv_text(exported.answers, policy) if fmt == "csv" else html_text(exported, generated_at=now)
-        if out is None:
-            click.echo(text, nl=False)
-        else:
-            out.write_text(text, encoding="utf-8")
-            click.echo(f"wrote {out} ({_counts(exported)})", err=True)
-    except ExportNotFound as exc:
-        _fail(str(exc), code=1)
-    except (ExportError, GraphUnavailable, PolicyError) as exc:
-        _fail(str(exc))
+    scope = scope_from_options(change, service, start, end)
+    policy = load_policy(settings.policy_file)
+    exported = run_with_graph(settings, lambda g: collect(g, policy, scope))
+    now = datetime.now(UTC)
+    if fmt == "json":
+        target = out or Path(f"evidence-{scope.slug()}")
+        files = bundle_files(exported, policy, generated_at=now, in_toto=in_toto)
+        write_bundle(files, target)
+        whole = json.loads(files[MANIFEST])["whole"]
+        click.echo(f"wrote {len(files)} files to {target} ({_counts(exported)}); whole {whole}")
+        click.echo(f"check it with: tracegraph verify-export {target}")
+        return
+    text = csv_text(exported.answers, policy) if fmt == "csv" else html_text(exported, generated_at=now)
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {out} ({_counts(exported)})", err=True)
 
 
 # --- verify-export ------------------------------------------------------------------------------
@@ -107,14 +96,10 @@ def export(
 @click.command("verify-export")
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--expect", metavar="SHA256", help="The whole-bundle digest published elsewhere, to compare with.")
+@user_errors
 def verify_export(path: Path, expect: str | None) -> None:
     """Recompute every digest of the bundle at PATH (folder, .zip or .tar.gz); exit 1 naming what changed."""
-    try:
-        files = read_bundle(path)
-    except (Unreadable, OSError) as exc:
-        _fail(str(exc))
-        return
-    result = verify_files(files, expect=expect)
+    result = verify_files(read_bundle(path), expect=expect)
     for note in result.notes:
         click.echo(note)
     if result.problems:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cli.access import audit, token
-from cli.common import fail, user_errors
+from cli.common import CHANGE_REF, fail, user_errors
 from cli.export import export, verify_export
 from cli.git import ingest_git
 from cli.inbox import inbox as inbox_command
@@ -141,9 +140,6 @@ def ingest(paths: tuple[Path, ...], source: str | None, type_: str | None) -> No
         sys.exit(1)
 
 
-CHANGE_REF = re.compile(r"^(?P<repo>[^/\s]+/[^#!\s]+)[#!](?P<number>\d+)$")
-
-
 @main.group()
 def ask() -> None:
     """Ask the graph a question."""
@@ -158,14 +154,12 @@ def ask_change(ref: str, as_json: bool) -> None:
     match = CHANGE_REF.match(ref)
     if not match:
         fail(f"{ref!r} is not a change reference; write it as owner/repo#42")
-        return
     settings = get_settings()
     policy = load_policy(settings.policy_file)
     repo, number = match["repo"], int(match["number"])
     answer = run_with_graph(settings, lambda g: repository.change(g, policy, repo=repo, number=number), ensure=True)
     if answer is None:
         fail(f"no change {repo}#{number} in the graph; ingest its pull request events first", code=1)
-        return
     click.echo(answer.model_dump_json(by_alias=True, indent=2) if as_json else change_text(answer))
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,14 +11,13 @@ from xml.sax.saxutils import escape
 
 import click
 
-from graph import local_neo4j
+from cli.common import fail, user_errors
 from graph import metrics as m
-from graph.driver import GraphUnavailable, run_with_graph
+from graph.driver import run_with_graph
 from graph.metrics.rules import utc
-from graph.policy import PolicyError, load_policy
+from graph.policy import load_policy
 from graph.settings import get_settings
 
-USER_ERRORS = (GraphUnavailable, local_neo4j.LocalNeo4jError, PolicyError, m.MetricsError)
 DEFAULT_DAYS = 90
 
 
@@ -38,6 +36,7 @@ def _moment(ctx: click.Context, param: click.Parameter, value: str | None) -> da
 @click.option("--to", "end", callback=_moment, help="Window end, exclusive [now].")
 @click.option("--chart", type=click.Path(dir_okay=False, path_type=Path), help="Write the weekly series to .svg/.png.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON (the GraphQL field names).")
+@user_errors
 def metrics(
     service: str | None, start: datetime | None, end: datetime | None, chart: Path | None, as_json: bool
 ) -> None:
@@ -45,26 +44,15 @@ def metrics(
     end = end or datetime.now(UTC).replace(microsecond=0)
     start = start or end - timedelta(days=DEFAULT_DAYS)
     if chart is not None and chart.suffix.lower() not in (".svg", ".png"):
-        _fail(f"cannot write a chart to {chart}: use a .svg (or .png) file name")
-    try:
-        settings = get_settings()
-        policy = load_policy(settings.policy_file)
-        found = run_with_graph(
-            settings, lambda g: m.metrics(g, policy, service=service, start=start, end=end), ensure=True
-        )
-        if chart is not None:
-            write_chart(found, chart)
-    except USER_ERRORS as exc:
-        _fail(str(exc))
-        return
+        fail(f"cannot write a chart to {chart}: use a .svg (or .png) file name")
+    settings = get_settings()
+    policy = load_policy(settings.policy_file)
+    found = run_with_graph(settings, lambda g: m.metrics(g, policy, service=service, start=start, end=end), ensure=True)
+    if chart is not None:
+        write_chart(found, chart)
     click.echo(found.model_dump_json(by_alias=True, indent=2) if as_json else metrics_text(found))
     if chart is not None:
         click.echo(f"chart of the weekly series written to {chart}", err=True)
-
-
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(2)
 
 
 # --- the table ----------------------------------------------------------------------------------

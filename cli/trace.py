@@ -67,7 +67,6 @@ def trace_incident_command(incident_id: str, window_hours: int, as_json: bool) -
     )
     if found is None:
         fail(f"no incident {incident_id!r} in the graph; ingest it first (PagerDuty, Opsgenie)", code=1)
-        return
     if as_json:
         click.echo(
             json.dumps(

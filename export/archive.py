@@ -61,12 +61,13 @@ class Unreadable(ValueError):
 
 def read_bundle(path: Path) -> dict[str, bytes]:
     """Every regular file of a bundle folder, .zip or .tar.gz, by its path inside the bundle."""
-    if path.is_dir():
-        try:
+    try:
+        if path.is_dir():
             return {p.relative_to(path).as_posix(): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
-        except OSError as exc:
-            raise Unreadable(str(exc)) from exc
-    if not path.is_file():
+        found = path.is_file()
+    except OSError as exc:  # a folder or file the user may not read
+        raise Unreadable(str(exc)) from exc
+    if not found:
         raise Unreadable(f"{path} does not exist")
     name = path.name.lower()
     try:
