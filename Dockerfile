@@ -6,6 +6,7 @@ COPY pyproject.toml requirements.lock README.md ./
 COPY graph ./graph
 COPY api ./api
 COPY ingest ./ingest
+COPY export ./export
 COPY cli ./cli
 RUN pip install --no-cache-dir -c requirements.lock . && useradd --create-home tracegraph
 USER tracegraph

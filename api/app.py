@@ -20,11 +20,10 @@ from api.audit import AuditQueue
 from api.auth import Principals, graphql_caller
 from api.limits import BodyLimit
 from api.schema import Context, schema
-from graph import access
-from graph import schema as graph_schema
 from graph.access import Principal
-from graph.driver import Graph, open_graph
+from graph.driver import Graph, connected
 from graph.policy import Policy, load_policy
+from graph.schema import ensure_schema
 from graph.settings import Settings, get_settings
 from ingest.inbox import Inbox
 from ingest.worker import run_worker
@@ -46,11 +45,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         config = settings or get_settings()
-        owned = graph is None
-        app.state.graph = graph or await open_graph(config)
+        # A graph handed in stays open for its owner; one opened here closes with the app, last.
+        owned = contextlib.AsyncExitStack()
+        app.state.graph = graph or await owned.enter_async_context(connected(config))
         app.state.policy = policy or load_policy(config.policy_file)
-        await graph_schema.ensure_schema(app.state.graph)
-        await access.ensure_access_schema(app.state.graph)
+        await ensure_schema(app.state.graph)
         app.state.inbox = Inbox(config.inbox_dir)
         app.state.settings = config
         app.state.principals = Principals(app.state.graph)
@@ -72,8 +71,7 @@ def create_app(
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(drain, timeout=30)  # a batch in flight finishes; cancelled after that
             await app.state.audit.close()  # every accepted audit entry is written before the driver closes
-            if owned:
-                await app.state.graph.close()
+            await owned.aclose()
 
     async def context(
         request: Request, principal: Annotated[Principal | None, Depends(graphql_caller)]

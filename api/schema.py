@@ -1,7 +1,8 @@
 """The GraphQL contract of DESIGN.md, derived from graph.models (names are public API)."""
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 from pydantic import BaseModel
@@ -15,6 +16,7 @@ from graph.driver import Graph
 from graph.policy import Policy
 from graph.trace import Trace, trace_incident
 
+A = TypeVar("A", bound=BaseModel)
 VerdictStatus = strawberry.enum(models.VerdictStatus, name="VerdictStatus")
 
 
@@ -55,6 +57,19 @@ def ctx(info: Info) -> Context:
     return context
 
 
+async def answer(node: object, kind: type[A], read: Callable[[], Awaitable[A | None]]) -> A | None:
+    """A node's answer: the node itself when a top-level query read it whole, else `read()` once."""
+    return node if isinstance(node, kind) else await read()
+
+
+async def _commit(info: Info, node: object, sha: str) -> models.CommitAnswer | None:
+    return await answer(node, models.CommitAnswer, lambda: repository.commit(ctx(info).graph, ctx(info).policy, sha))
+
+
+async def _deployment(info: Info, node: object, id: str) -> models.DeploymentAnswer | None:
+    return await answer(node, models.DeploymentAnswer, lambda: repository.deployment(ctx(info).graph, id))
+
+
 async def _changes(info: Info, ids: list[str]) -> list["Change"]:
     loaded = await ctx(info).changes.load_many(ids)
     return [served(c) for c in loaded if c is not None]
@@ -79,15 +94,14 @@ class Commit:
 
     @strawberry.field
     async def sessions(self, info: Info) -> list[Annotated["AgentSession", strawberry.lazy("api.schema")]]:
-        commit = await repository.commit(ctx(info).graph, ctx(info).policy, self.sha)
-        ids = commit[0].session_ids if commit else []
-        found = [await repository.session(ctx(info).graph, sid) for sid in ids]
-        return [served(s[0]) for s in found if s is not None]
+        found = await _commit(info, self, self.sha)
+        sessions = [await repository.session(ctx(info).graph, sid) for sid in (found.session_ids if found else [])]
+        return [served(s) for s in sessions if s is not None]
 
     @strawberry.field
     async def changes(self, info: Info) -> list[Annotated["Change", strawberry.lazy("api.schema")]]:
-        found = await repository.commit(ctx(info).graph, ctx(info).policy, self.sha)
-        return await _changes(info, found[1]) if found else []
+        found = await _commit(info, self, self.sha)
+        return await _changes(info, found.change_ids) if found else []
 
 
 @pydantic_type(model=models.AgentSession)
@@ -109,8 +123,8 @@ class AgentSession:
 
     @strawberry.field
     async def commits(self, info: Info) -> list[Annotated["Commit", strawberry.lazy("api.schema")]]:
-        found = await repository.session(ctx(info).graph, self.id)
-        return [served(k) for k in found[1]] if found else []
+        found = await answer(self, models.SessionAnswer, lambda: repository.session(ctx(info).graph, self.id))
+        return [served(k) for k in found.commits] if found else []
 
 
 @pydantic_type(model=models.Approval)
@@ -180,8 +194,8 @@ class Incident:
 
     @strawberry.field
     async def postmortems(self, info: Info) -> list[Annotated["Postmortem", strawberry.lazy("api.schema")]]:
-        found = await repository.incident(ctx(info).graph, self.id)
-        return [served(p) for p in found[1]] if found else []
+        found = await answer(self, models.IncidentAnswer, lambda: repository.incident(ctx(info).graph, self.id))
+        return [served(p) for p in found.postmortems] if found else []
 
 
 @pydantic_type(model=models.Deployment)
@@ -201,13 +215,13 @@ class Deployment:
 
     @strawberry.field
     async def changes(self, info: Info) -> list[Annotated["Change", strawberry.lazy("api.schema")]]:
-        found = await repository.deployment(ctx(info).graph, self.id)
-        return await _changes(info, found[1]) if found else []
+        found = await _deployment(info, self, self.id)
+        return await _changes(info, found.change_ids) if found else []
 
     @strawberry.field
     async def incidents(self, info: Info) -> list[Annotated["Incident", strawberry.lazy("api.schema")]]:
-        found = await repository.deployment(ctx(info).graph, self.id)
-        return [served(i) for i in found[2]] if found else []
+        found = await _deployment(info, self, self.id)
+        return [served(i) for i in found.incidents] if found else []
 
 
 @pydantic_type(model=models.Verdict)
@@ -257,23 +271,19 @@ class Query:
 
     @strawberry.field
     async def commit(self, info: Info, sha: str) -> Commit | None:
-        found = await repository.commit(ctx(info).graph, ctx(info).policy, sha)
-        return served(found[0]) if found else None
+        return served(await repository.commit(ctx(info).graph, ctx(info).policy, sha))
 
     @strawberry.field
     async def deployment(self, info: Info, id: strawberry.ID) -> Deployment | None:
-        found = await repository.deployment(ctx(info).graph, str(id))
-        return served(found[0]) if found else None
+        return served(await repository.deployment(ctx(info).graph, str(id)))
 
     @strawberry.field
     async def incident(self, info: Info, id: strawberry.ID) -> Incident | None:
-        found = await repository.incident(ctx(info).graph, str(id))
-        return served(found[0]) if found else None
+        return served(await repository.incident(ctx(info).graph, str(id)))
 
     @strawberry.field
     async def session(self, info: Info, id: strawberry.ID) -> AgentSession | None:
-        found = await repository.session(ctx(info).graph, str(id))
-        return served(found[0]) if found else None
+        return served(await repository.session(ctx(info).graph, str(id)))
 
     @strawberry.field(description="Changes, optionally of one repository, in id order.")
     async def changes(

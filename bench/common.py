@@ -8,21 +8,16 @@ between runs.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import os
 import platform
 import shutil
-from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
 
 from graph import local_neo4j
-from graph import schema as graph_schema
-from graph.driver import Graph, open_graph
+from graph.driver import Graph, run_with_graph
+from graph.schema import ensure_schema
 from graph.settings import Settings
-
-T = TypeVar("T")
 
 BENCH_HOME = Path(os.environ.get("TRACEGRAPH_BENCH_HOME", "/tmp/tracegraph-bench"))
 BENCH_PORT = int(os.environ.get("TRACEGRAPH_BENCH_PORT", "7797"))
@@ -62,19 +57,6 @@ def client_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def run(settings: Settings, work: Callable[[Graph], Coroutine[Any, Any, T]]) -> T:
-    """Run async graph work with a fresh driver."""
-
-    async def main() -> T:
-        graph = await open_graph(settings)
-        try:
-            return await work(graph)
-        finally:
-            await graph.close()
-
-    return asyncio.run(main())
-
-
 def fresh_database() -> Settings:
     """An empty database with tracegraph's constraints and indexes; a local one is rebooted on a wiped store."""
     if external():
@@ -84,7 +66,7 @@ def fresh_database() -> Settings:
             async with graph.driver.session(database=graph.database) as session:
                 await (await session.run(EMPTY_IN_BATCHES)).consume()
 
-        run(settings, empty)
+        run_with_graph(settings, empty)
     else:
         local = local_settings()
         local_neo4j.stop(local)
@@ -94,7 +76,7 @@ def fresh_database() -> Settings:
         (BENCH_HOME / "neo4j" / "neo4j.log").unlink(missing_ok=True)
         server = local_neo4j.start(local, log=lambda line: None)
         settings = Settings(NEO4J_URI=server.uri, NEO4J_PASSWORD=server.password, TRACEGRAPH_HOME=BENCH_HOME)  # type: ignore[call-arg]
-    run(settings, graph_schema.ensure_schema)
+    run_with_graph(settings, ensure_schema)
     return settings
 
 

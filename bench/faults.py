@@ -31,8 +31,8 @@ from typing import Any
 import httpx
 
 from graph import local_neo4j, repository
-from graph import schema as graph_schema
-from graph.driver import Graph, GraphUnavailable, open_graph
+from graph.driver import GraphUnavailable, connected, run_with_graph
+from graph.schema import ensure_schema
 from graph.settings import Settings
 from ingest import examples as ex
 from ingest import signatures
@@ -153,14 +153,14 @@ async def _worker_main(inbox: Path, batch_size: int, interval: float) -> None:
     settings = Settings()
     while True:
         try:
-            graph = await open_graph(settings)
-            break
+            # Only opening raises GraphUnavailable: once running, the worker rides out Neo4j restarts itself.
+            async with connected(settings) as graph:
+                await worker.run(
+                    graph, inbox, batch_size=batch_size, interval=interval, log=lambda s: print(s, flush=True)
+                )
+            return
         except GraphUnavailable:
             await asyncio.sleep(0.5)
-    try:
-        await worker.run(graph, inbox, batch_size=batch_size, interval=interval, log=lambda s: print(s, flush=True))
-    finally:
-        await graph.close()
 
 
 # --- Neo4j control -------------------------------------------------------------------------------
@@ -180,17 +180,6 @@ class Neo4jControl:
     def start(self) -> None:
         assert self.local is not None
         local_neo4j.start(self.local, log=lambda _: None)
-
-
-def run_graph(settings: Settings, work: Callable[[Graph], Any]) -> Any:
-    async def main() -> Any:
-        graph = await open_graph(settings)
-        try:
-            return await work(graph)
-        finally:
-            await graph.close()
-
-    return asyncio.run(main())
 
 
 # --- the run -------------------------------------------------------------------------------------
@@ -387,7 +376,7 @@ class FaultRun:
             self.api.stop()
         figures.inbox = self.inbox.counts()
         expected = expected_counts(n)
-        found = Counter(run_graph(self.neo4j.clients, repository.counts))
+        found = Counter(run_with_graph(self.neo4j.clients, repository.counts))
         for name in sorted(set(expected) | set(found)):
             if expected[name] != found[name]:
                 figures.mismatches[name] = (expected[name], found[name])
@@ -395,7 +384,9 @@ class FaultRun:
         # SourceEvent and Change), a doubled one an excess (keys are unique, so extra edges or events).
         figures.lost = sum(max(0, expected[k] - found[k]) for k in expected)
         figures.doubled = sum(max(0, found[k] - expected[k]) for k in found)
-        ids = set(run_graph(self.neo4j.clients, lambda g: repository.change_ids(g, repo=None, skip=0, limit=n + 100)))
+        ids = set(
+            run_with_graph(self.neo4j.clients, lambda g: repository.change_ids(g, repo=None, skip=0, limit=n + 100))
+        )
         figures.missing = sorted({f"github:acme/fault-{i % REPOS}#{i}" for i in range(n)} - ids)
         figures.seconds = time.monotonic() - started
         return figures
@@ -425,7 +416,7 @@ def main() -> int:
             clients = Settings(  # type: ignore[call-arg]
                 NEO4J_URI=server.uri, NEO4J_PASSWORD=server.password, TRACEGRAPH_HOME=work / "home"
             )
-            run_graph(clients, graph_schema.ensure_schema)
+            run_with_graph(clients, ensure_schema)
             fault_run = FaultRun(Neo4jControl(clients, local), work, batch_size=args.batch_size, interval=args.interval)
             print(f"sending {args.n} deliveries; {args.kills} worker kills, {args.restarts} Neo4j restarts", flush=True)
             figures = fault_run.run(args.n, kills=args.kills, restarts=args.restarts, timeout=args.timeout)

@@ -25,8 +25,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from graph import local_neo4j, repository
-from graph import schema as graph_schema
-from graph.driver import open_graph
+from graph.driver import connected
 from graph.settings import Settings
 from ingest.git_repo import (
     GitCommit,
@@ -158,14 +157,10 @@ def child(repo_path: Path, to_graph: bool) -> dict[str, Any]:
                 "rejected": rejected,
             }
         settings = Settings()  # the parent names the server in NEO4J_URI
-        graph = await open_graph(settings)
-        try:
-            await graph_schema.ensure_schema(graph)
+        async with connected(settings, ensure=True) as graph:
             ingestor = GitIngestor(graph, repo, Identities(), settings.quarantine_dir, on_commit=sample)
             summary = await ingestor.run(None)
             counts = await repository.counts(graph)
-        finally:
-            await graph.close()
         return {
             "total": total,
             "commits": summary.commits,

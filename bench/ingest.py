@@ -27,7 +27,7 @@ from typing import Any
 from bench import common
 from graph import repository, writer
 from graph.batch import Batch
-from graph.driver import Graph, open_graph
+from graph.driver import Graph, connected, run_with_graph
 from graph.local_neo4j import status as local_status
 from graph.settings import Settings
 from graph.vocabulary import KEYS, Label, Rel
@@ -155,9 +155,8 @@ async def write_baseline(graph: Graph, rows_file: Path) -> tuple[int, int]:
 
 async def child(mode: str, folder: Path, rows_file: Path, scratch: Path) -> dict[str, Any]:
     settings = Settings()
-    graph = await open_graph(settings)
     files, _ = inputs(folder)
-    try:
+    async with connected(settings) as graph:
         started = time.monotonic()
         cpu = time.process_time()
         if mode == "baseline":
@@ -186,8 +185,6 @@ async def child(mode: str, folder: Path, rows_file: Path, scratch: Path) -> dict
             result = {"read": summary.read, "rejected": len(summary.rejected)}
         result["seconds"] = time.monotonic() - started
         result["client_cpu_seconds"] = time.process_time() - cpu
-    finally:
-        await graph.close()
     result["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     # Large inputs normalise in a child process (ingest.parallel), joined by now: its peak counts too,
     # and so does its CPU.
@@ -220,7 +217,7 @@ def run_mode(mode: str, folder: Path, rows_file: Path, scratch: Path) -> dict[st
     after = server_cpu_seconds()
     if before is not None and after is not None:
         result["server_cpu_seconds"] = round(after - before, 1)
-    result["counts"] = common.run(settings, repository.counts)
+    result["counts"] = run_with_graph(settings, repository.counts)
     return result
 
 

@@ -39,8 +39,9 @@ from neo4j import RoutingControl
 from bench import common
 from graph import queries
 from graph.access import Role, create_token
-from graph.driver import Graph, open_graph
+from graph.driver import Graph, connected
 from graph.policy import load_policy
+from graph.settings import Settings
 
 CHANGE_QUERY = """query($repo: String!, $number: Int!) {
   change(repo: $repo, number: $number) {
@@ -185,10 +186,16 @@ class Bench:
 
 
 async def run(folder: Path, runs: int, warmup: int, client_kind: str = "plain") -> dict[str, Any]:
+    settings = common.connect_settings()
+    async with connected(settings) as graph:
+        return await _measure(graph, settings, folder, runs, warmup, client_kind)
+
+
+async def _measure(
+    graph: Graph, settings: Settings, folder: Path, runs: int, warmup: int, client_kind: str
+) -> dict[str, Any]:
     keys = json.loads((folder / "keys.json").read_text())
     manifest = json.loads((folder / "manifest.json").read_text())
-    settings = common.connect_settings()
-    graph = await open_graph(settings)
     secret, _ = await create_token(graph, role=Role.READER, name="bench.query")
     policy = load_policy()
     port = int(os.environ.get("TRACEGRAPH_BENCH_API_PORT") or free_port())
@@ -265,7 +272,6 @@ async def run(folder: Path, runs: int, warmup: int, client_kind: str = "plain") 
     finally:
         api.terminate()
         api.wait(timeout=30)
-        await graph.close()
     return results
 
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import click
 
-from cli.common import fail, user_errors, with_graph
+from cli.common import fail, user_errors
 from graph import access
 from graph.access import Role
-from graph.driver import Graph
+from graph.driver import run_with_graph
 from graph.settings import get_settings
 
 
@@ -25,12 +24,9 @@ def token() -> None:
 @user_errors
 def create(role: str, name: str) -> None:
     """Create a token and print it once (only its hash is stored)."""
-
-    async def work(graph: Graph) -> tuple[str, access.TokenInfo]:
-        await access.ensure_access_schema(graph)
-        return await access.create_token(graph, role=Role(role), name=name or f"{role} token")
-
-    secret, info = asyncio.run(with_graph(get_settings(), work))
+    secret, info = run_with_graph(
+        get_settings(), lambda g: access.create_token(g, role=Role(role), name=name or f"{role} token"), ensure=True
+    )
     click.echo(secret)
     click.echo(
         f"{info.id} ({info.role.value}) created; this is the only time the token is shown. "
@@ -43,7 +39,7 @@ def create(role: str, name: str) -> None:
 @user_errors
 def list_() -> None:
     """Tokens with their role and whether they are revoked (never the secrets)."""
-    for info in asyncio.run(with_graph(get_settings(), access.list_tokens)):
+    for info in run_with_graph(get_settings(), access.list_tokens, ensure=True):
         state = f"revoked {info.revoked_at}" if info.revoked_at else "active"
         click.echo(f"{info.id}  {info.role.value:<8}  {state:<32}  {info.name}")
 
@@ -53,7 +49,7 @@ def list_() -> None:
 @user_errors
 def revoke(token_id: str) -> None:
     """Revoke a token by its id (tok_…)."""
-    if not asyncio.run(with_graph(get_settings(), lambda g: access.revoke_token(g, token_id))):
+    if not run_with_graph(get_settings(), lambda g: access.revoke_token(g, token_id), ensure=True):
         fail(f"no token {token_id!r}; `tracegraph token list` shows the ids", code=1)
     click.echo(f"{token_id} revoked")
 
@@ -65,7 +61,7 @@ def revoke(token_id: str) -> None:
 @user_errors
 def audit(since: str, limit: int, as_json: bool) -> None:
     """Who looked at what: GraphQL queries and exports, newest first."""
-    entries = asyncio.run(with_graph(get_settings(), lambda g: access.audit_log(g, since=since, limit=limit)))
+    entries = run_with_graph(get_settings(), lambda g: access.audit_log(g, since=since, limit=limit), ensure=True)
     if as_json:
         click.echo(json.dumps([e.model_dump() for e in entries], indent=2))
         return

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import sys
 from pathlib import Path
@@ -11,31 +10,15 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from graph import local_neo4j
-from graph import schema as graph_schema
-from graph.driver import Graph, GraphUnavailable, open_graph
+from cli.common import fail, user_errors
+from graph.driver import Graph, run_with_graph
 from graph.settings import Settings, get_settings
-from ingest.git_repo import GitError, GitIngestor, GitRepo, GitSummary, count_commits, git_since, open_repository
-from ingest.identity import Identities, IdentityError
+from ingest.git_repo import GitIngestor, GitRepo, GitSummary, count_commits, git_since, open_repository
+from ingest.identity import Identities
 from ingest.runner import Rejection
 
 # owner/name, or group/subgroup/name on GitLab.
 REPO_NAME = re.compile(r"[^\s/]+(?:/[^\s/]+)+")
-USER_ERRORS = (GitError, IdentityError, GraphUnavailable, local_neo4j.LocalNeo4jError)
-
-
-def _fail(message: str, code: int = 2) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
-
-async def _ingest(settings: Settings, repo: GitRepo, since: str | None, identities: Identities) -> GitSummary:
-    graph = await open_graph(settings)
-    try:
-        await graph_schema.ensure_schema(graph)
-        return await _run(graph, settings, repo, since, identities)
-    finally:
-        await graph.close()
 
 
 async def _run(graph: Graph, settings: Settings, repo: GitRepo, since: str | None, ids: Identities) -> GitSummary:
@@ -85,22 +68,19 @@ def _print_summary(summary: GitSummary) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="YAML file mapping people to their e-mails and handles [$TRACEGRAPH_ALIASES].",
 )
+@user_errors
 def ingest_git(path: Path, since: str | None, repo_name: str | None, aliases: Path | None) -> None:
     """Ingest the commits of the git repository at PATH (all branches, tags and its refs/notes/ai)."""
     try:
         since_iso = git_since(since)
-    except ValueError as exc:
-        _fail(str(exc))
-        return
+    except ValueError as exc:  # git_since's way of saying the date is not one
+        fail(str(exc))
     if repo_name is not None and not REPO_NAME.fullmatch(repo_name):
-        _fail(f"--repo {repo_name!r} is not a repository name; write it as owner/name")
-    try:
-        repo = open_repository(path, name=repo_name)
-        identities = Identities.load(aliases)
-        summary = asyncio.run(_ingest(get_settings(), repo, since_iso, identities))
-    except USER_ERRORS as exc:
-        _fail(str(exc))
-        return
+        fail(f"--repo {repo_name!r} is not a repository name; write it as owner/name")
+    repo = open_repository(path, name=repo_name)
+    identities = Identities.load(aliases)
+    settings = get_settings()
+    summary = run_with_graph(settings, lambda g: _run(g, settings, repo, since_iso, identities), ensure=True)
     _print_summary(summary)
     if summary.rejected:
         click.echo(f"rejected commits and notes were written to {get_settings().quarantine_dir}", err=True)

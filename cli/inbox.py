@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
+from cli.common import fail, user_errors
 from graph.settings import get_settings
 from ingest.inbox import CLAIMED, DONE, FAILED, PENDING, QUARANTINE, Entry, Inbox
 
@@ -66,6 +66,7 @@ def _print_rows(title: str, rows: list[dict[str, Any]], total: int, *, reasons: 
 @click.option("--limit", default=20, show_default=True, help="Entries shown per state.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON.")
 @click.pass_context
+@user_errors
 def inbox(ctx: click.Context, folder: Path | None, limit: int, as_json: bool) -> None:
     """List pending, failed and quarantined deliveries of the durable inbox, with counts."""
     ctx.obj = folder
@@ -97,22 +98,20 @@ def inbox(ctx: click.Context, folder: Path | None, limit: int, as_json: bool) ->
 )
 @INBOX_OPTION
 @click.pass_obj
+@user_errors
 def retry(parent: Path | None, ref: str | None, everything: bool, only: str | None, folder: Path | None) -> None:
     """Move a failed or quarantined delivery (ID, its delivery id, or --all) back to pending."""
     box = _open(folder or parent)
     states = {"failed": (FAILED,), "quarantined": (QUARANTINE,), None: (FAILED, QUARANTINE)}[only]
     if everything == (ref is not None):
-        click.echo("error: give one ID (see `tracegraph inbox`) or --all", err=True)
-        sys.exit(2)
+        fail("give one ID (see `tracegraph inbox`) or --all")
     if everything:
         entries = [e for state in states for e in box.entries(state)]
     else:
         entries = box.find(str(ref), states)
         if not entries:
-            click.echo(f"error: no failed or quarantined delivery matches {ref!r}; see `tracegraph inbox`", err=True)
-            sys.exit(1)
+            fail(f"no failed or quarantined delivery matches {ref!r}; see `tracegraph inbox`", code=1)
         if len({e.key for e in entries}) > 1:
-            click.echo(f"error: {ref!r} matches {len(entries)} deliveries; give a longer ID", err=True)
-            sys.exit(1)
+            fail(f"{ref!r} matches {len(entries)} deliveries; give a longer ID", code=1)
     moved = box.retry(entries)
     click.echo(f"{moved} deliveries moved back to pending; a running `tracegraph worker` picks them up")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cli.access import audit, token
-from cli.common import fail, user_errors, with_graph
+from cli.common import CHANGE_REF, fail, user_errors
 from cli.export import export, verify_export
 from cli.git import ingest_git
 from cli.inbox import inbox as inbox_command
@@ -22,7 +21,7 @@ from cli.metrics import metrics as metrics_command
 from cli.render import change_text
 from cli.trace import trace
 from graph import local_neo4j, repository
-from graph.driver import Graph
+from graph.driver import Graph, run_with_graph
 from graph.policy import load_policy
 from graph.settings import get_settings
 from ingest.demo import DEMO_CHANGE
@@ -49,7 +48,7 @@ def db_start() -> None:
     """Start the local Neo4j (idempotent); returns once Bolt answers and prints its URI."""
     settings = get_settings()
     if settings.neo4j_uri:
-        asyncio.run(with_graph(settings, lambda g: asyncio.sleep(0)))
+        run_with_graph(settings, lambda g: asyncio.sleep(0), ensure=True)
         click.echo(f"NEO4J_URI is set: using {settings.neo4j_uri}; nothing was booted.")
         return
     server = local_neo4j.start(settings, log=lambda line: click.echo(line, err=True))
@@ -65,7 +64,7 @@ def db_status() -> None:
     """Say whether Neo4j is running and where; exit 1 when it is not."""
     settings = get_settings()
     if settings.neo4j_uri:
-        asyncio.run(with_graph(settings, lambda g: asyncio.sleep(0)))
+        run_with_graph(settings, lambda g: asyncio.sleep(0), ensure=True)
         click.echo(f"using NEO4J_URI {settings.neo4j_uri}: it answers")
         return
     server = local_neo4j.status(settings)
@@ -134,14 +133,11 @@ def ingest(paths: tuple[Path, ...], source: str | None, type_: str | None) -> No
                 files=files,
             )
 
-    summary = asyncio.run(with_graph(settings, work))
+    summary = run_with_graph(settings, work, ensure=True)
     _print_summary(summary)
     if summary.rejected:
         click.echo(f"rejected events were written to {settings.quarantine_dir} with their reasons", err=True)
         sys.exit(1)
-
-
-CHANGE_REF = re.compile(r"^(?P<repo>[^/\s]+/[^#!\s]+)[#!](?P<number>\d+)$")
 
 
 @main.group()
@@ -158,14 +154,12 @@ def ask_change(ref: str, as_json: bool) -> None:
     match = CHANGE_REF.match(ref)
     if not match:
         fail(f"{ref!r} is not a change reference; write it as owner/repo#42")
-        return
     settings = get_settings()
     policy = load_policy(settings.policy_file)
     repo, number = match["repo"], int(match["number"])
-    answer = asyncio.run(with_graph(settings, lambda g: repository.change(g, policy, repo=repo, number=number)))
+    answer = run_with_graph(settings, lambda g: repository.change(g, policy, repo=repo, number=number), ensure=True)
     if answer is None:
         fail(f"no change {repo}#{number} in the graph; ingest its pull request events first", code=1)
-        return
     click.echo(answer.model_dump_json(by_alias=True, indent=2) if as_json else change_text(answer))
 
 
@@ -181,7 +175,7 @@ def serve(host: str, port: int, with_worker: bool) -> None:
     from api.app import create_app
 
     settings = get_settings()
-    asyncio.run(with_graph(settings, lambda g: asyncio.sleep(0)))  # fail fast, with a clear message
+    run_with_graph(settings, lambda g: asyncio.sleep(0), ensure=True)  # fail fast, with a clear message
     click.echo(f"tracegraph API listening on http://{host}:{port} (GraphQL at http://{host}:{port}/graphql)")
     uvicorn.run(create_app(settings, worker=with_worker), host=host, port=port, log_level="info")
 
@@ -203,18 +197,17 @@ def worker(inbox: Path | None, interval: float, batch_size: int, once: bool) -> 
     settings = get_settings()
     folder = inbox or settings.inbox_dir
     click.echo(f"tracegraph worker draining {folder.resolve()} (`tracegraph inbox` shows what waits)", err=True)
-    asyncio.run(
-        with_graph(
-            settings,
-            lambda g: inbox_worker.run(
-                g,
-                folder,
-                interval=interval,
-                batch_size=batch_size,
-                once=once,
-                log=lambda line: click.echo(line, err=True),
-            ),
-        )
+    run_with_graph(
+        settings,
+        lambda g: inbox_worker.run(
+            g,
+            folder,
+            interval=interval,
+            batch_size=batch_size,
+            once=once,
+            log=lambda line: click.echo(line, err=True),
+        ),
+        ensure=True,
     )
 
 
@@ -242,7 +235,7 @@ def demo(reset: bool) -> None:
         _print_summary(summary)
         return await repository.change(graph, policy, repo=repo, number=number)
 
-    answer = asyncio.run(with_graph(settings, work))
+    answer = run_with_graph(settings, work, ensure=True)
     click.echo("")
     click.echo(change_text(answer))
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import subprocess
-import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,14 +11,13 @@ from xml.sax.saxutils import escape
 
 import click
 
-from graph import local_neo4j
+from cli.common import fail, user_errors
 from graph import metrics as m
-from graph import schema as graph_schema
-from graph.driver import GraphUnavailable, open_graph
-from graph.policy import PolicyError, load_policy
-from graph.settings import Settings, get_settings
+from graph.driver import run_with_graph
+from graph.metrics.rules import utc
+from graph.policy import load_policy
+from graph.settings import get_settings
 
-USER_ERRORS = (GraphUnavailable, local_neo4j.LocalNeo4jError, PolicyError, m.MetricsError)
 DEFAULT_DAYS = 90
 
 
@@ -28,19 +25,9 @@ def _moment(ctx: click.Context, param: click.Parameter, value: str | None) -> da
     if value is None:
         return None
     try:
-        return m.utc(datetime.fromisoformat(value.strip()))
+        return utc(datetime.fromisoformat(value.strip()))
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a date; write 2026-01-31 or 2026-01-31T12:00:00Z") from None
-
-
-async def _read(settings: Settings, service: str | None, start: datetime, end: datetime) -> m.Metrics:
-    policy = load_policy(settings.policy_file)
-    graph = await open_graph(settings)
-    try:
-        await graph_schema.ensure_schema(graph)
-        return await m.metrics(graph, policy, service=service, start=start, end=end)
-    finally:
-        await graph.close()
 
 
 @click.command("metrics")
@@ -49,6 +36,7 @@ async def _read(settings: Settings, service: str | None, start: datetime, end: d
 @click.option("--to", "end", callback=_moment, help="Window end, exclusive [now].")
 @click.option("--chart", type=click.Path(dir_okay=False, path_type=Path), help="Write the weekly series to .svg/.png.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON (the GraphQL field names).")
+@user_errors
 def metrics(
     service: str | None, start: datetime | None, end: datetime | None, chart: Path | None, as_json: bool
 ) -> None:
@@ -56,22 +44,15 @@ def metrics(
     end = end or datetime.now(UTC).replace(microsecond=0)
     start = start or end - timedelta(days=DEFAULT_DAYS)
     if chart is not None and chart.suffix.lower() not in (".svg", ".png"):
-        _fail(f"cannot write a chart to {chart}: use a .svg (or .png) file name")
-    try:
-        found = asyncio.run(_read(get_settings(), service, start, end))
-        if chart is not None:
-            write_chart(found, chart)
-    except USER_ERRORS as exc:
-        _fail(str(exc))
-        return
+        fail(f"cannot write a chart to {chart}: use a .svg (or .png) file name")
+    settings = get_settings()
+    policy = load_policy(settings.policy_file)
+    found = run_with_graph(settings, lambda g: m.metrics(g, policy, service=service, start=start, end=end), ensure=True)
+    if chart is not None:
+        write_chart(found, chart)
     click.echo(found.model_dump_json(by_alias=True, indent=2) if as_json else metrics_text(found))
     if chart is not None:
         click.echo(f"chart of the weekly series written to {chart}", err=True)
-
-
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(2)
 
 
 # --- the table ----------------------------------------------------------------------------------

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import timedelta
 
 import click
 
-from cli.common import fail, user_errors, with_graph
+from cli.common import fail, user_errors
+from graph.driver import run_with_graph
 from graph.policy import load_policy
 from graph.settings import get_settings
 from graph.trace import Trace, trace_incident
@@ -62,12 +62,11 @@ def trace_incident_command(incident_id: str, window_hours: int, as_json: bool) -
     """Rank the changes that may have caused INCIDENT_ID."""
     settings = get_settings()
     policy = load_policy(settings.policy_file)
-    found = asyncio.run(
-        with_graph(settings, lambda g: trace_incident(g, policy, incident_id, window=timedelta(hours=window_hours)))
+    found = run_with_graph(
+        settings, lambda g: trace_incident(g, policy, incident_id, window=timedelta(hours=window_hours)), ensure=True
     )
     if found is None:
         fail(f"no incident {incident_id!r} in the graph; ingest it first (PagerDuty, Opsgenie)", code=1)
-        return
     if as_json:
         click.echo(
             json.dumps(

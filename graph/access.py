@@ -8,11 +8,11 @@ import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from neo4j import RoutingControl
 from pydantic import BaseModel
 
 from graph.driver import Graph
 from graph.queries import access as q
+from graph.reads import read_all, read_one
 
 
 class Role(StrEnum):
@@ -61,11 +61,6 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def ensure_access_schema(graph: Graph) -> None:
-    for statement in q.ACCESS_SCHEMA:
-        await graph.driver.execute_query(statement, database_=graph.database)
-
-
 async def create_token(graph: Graph, *, role: Role, name: str) -> tuple[str, TokenInfo]:
     """Create a token; returns the secret (shown once) and what is stored about it."""
     secret = "tg_" + secrets.token_urlsafe(32)
@@ -91,27 +86,18 @@ async def authenticate(graph: Graph, token: str) -> Principal | None:
 
 async def principal_by_hash(graph: Graph, digest: str) -> Principal | None:
     """The principal of an active token with this hash, or None (unknown or revoked)."""
-    records, _, _ = await graph.driver.execute_query(
-        q.TOKEN_BY_HASH,
-        parameters_={"hash": digest},
-        routing_=RoutingControl.READ,
-        database_=graph.database,
-    )
-    if not records:
+    row = await read_one(graph, q.TOKEN_BY_HASH, hash=digest)
+    if row is None:
         return None
-    r = records[0]
-    return Principal(token_id=r["id"], name=r["name"], role=Role(r["role"]))
+    return Principal(token_id=row["id"], name=row["name"], role=Role(row["role"]))
 
 
 async def list_tokens(graph: Graph) -> list[TokenInfo]:
-    records, _, _ = await graph.driver.execute_query(
-        q.LIST_TOKENS, routing_=RoutingControl.READ, database_=graph.database
-    )
     return [
         TokenInfo(
             id=r["id"], role=Role(r["role"]), name=r["name"], created_at=r["createdAt"], revoked_at=r["revokedAt"]
         )
-        for r in records
+        for r in await read_all(graph, q.LIST_TOKENS)
     ]
 
 
@@ -159,12 +145,7 @@ async def write_audit(graph: Graph, entries: list[AuditEntry]) -> None:
 
 async def audit_log(graph: Graph, *, since: str = "", limit: int = 1000) -> list[AuditEntry]:
     """Audit entries, newest first."""
-    records, _, _ = await graph.driver.execute_query(
-        q.LIST_AUDIT,
-        parameters_={"since": since, "limit": limit},
-        routing_=RoutingControl.READ,
-        database_=graph.database,
-    )
+    rows = await read_all(graph, q.LIST_AUDIT, since=since, limit=limit)
     return [
         AuditEntry(
             id=e["id"],
@@ -177,5 +158,5 @@ async def audit_log(graph: Graph, *, since: str = "", limit: int = 1000) -> list
             records=e["records"],
             status=e["status"],
         )
-        for e in (r["entry"] for r in records)
+        for e in (row["entry"] for row in rows)
     ]

@@ -1,14 +1,23 @@
-"""The one AsyncDriver of a process: where it points, and a clear error when Neo4j is not there."""
+"""The one AsyncDriver of a process: where it points, a clear error when Neo4j is not there, and the one
+way to open a graph for a piece of work and close it after.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 from neo4j import AsyncDriver, AsyncGraphDatabase
 from neo4j.exceptions import AuthError, ConfigurationError, ServiceUnavailable
 
 from graph import local_neo4j
+from graph.schema import ensure_schema
 from graph.settings import Settings
+
+T = TypeVar("T")
 
 
 class GraphUnavailable(RuntimeError):
@@ -71,3 +80,25 @@ async def open_graph(settings: Settings) -> Graph:
             "start it with `tracegraph db start` or fix NEO4J_URI"
         ) from exc
     return Graph(driver, target.database, target.uri)
+
+
+@asynccontextmanager
+async def connected(settings: Settings, *, ensure: bool = False) -> AsyncIterator[Graph]:
+    """An open graph for the block (every constraint and index ensured first when `ensure`), closed after it."""
+    graph = await open_graph(settings)
+    try:
+        if ensure:
+            await ensure_schema(graph)
+        yield graph
+    finally:
+        await graph.close()
+
+
+def run_with_graph(settings: Settings, work: Callable[[Graph], Awaitable[T]], *, ensure: bool = False) -> T:
+    """Run async graph work to its end in a fresh event loop with its own driver (drivers are loop-bound)."""
+
+    async def main() -> T:
+        async with connected(settings, ensure=ensure) as graph:
+            return await work(graph)
+
+    return asyncio.run(main())

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from neo4j import RoutingControl
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from graph.driver import Graph
 from graph.queries import export as q
+from graph.reads import read_all, read_one
 from graph.vocabulary import KEYS, ORIGIN_PROPERTIES, Label
 from graph.writer import VERSION, is_bookkeeping, versions
 
@@ -67,28 +67,21 @@ class Subgraph(ExportModel):
     missing_sources: list[str] = Field(default_factory=list)
 
 
-async def _records(graph: Graph, query: str, **params: Any) -> list[dict[str, Any]]:
-    records, _, _ = await graph.driver.execute_query(
-        query, parameters_=params, routing_=RoutingControl.READ, database_=graph.database
-    )
-    return [r.data() for r in records]
-
-
 async def change_ids_merged_between(graph: Graph, *, start: str, end: str) -> list[str]:
     """Ids of changes merged in [start, end) (ISO-8601 UTC strings), oldest first."""
-    return [r["id"] for r in await _records(graph, q.CHANGE_IDS_MERGED_BETWEEN, start=start, end=end)]
+    return [r["id"] for r in await read_all(graph, q.CHANGE_IDS_MERGED_BETWEEN, start=start, end=end)]
 
 
 async def change_ids_deployed_to(graph: Graph, *, service: str, start: str, end: str) -> list[str]:
     """Ids of changes shipped by deployments to the service that started in [start, end)."""
-    rows = await _records(graph, q.CHANGE_IDS_DEPLOYED_TO, service=service, start=start, end=end)
+    rows = await read_all(graph, q.CHANGE_IDS_DEPLOYED_TO, service=service, start=start, end=end)
     return [r["id"] for r in rows]
 
 
 async def service_known(graph: Graph, service: str) -> bool:
     """Whether the graph knows the service (a Service node or a deployment naming it)."""
-    rows = await _records(graph, q.SERVICE_KNOWN, service=service)
-    return bool(rows and rows[0]["known"])
+    row = await read_one(graph, q.SERVICE_KNOWN, service=service)
+    return bool(row and row["known"])
 
 
 def _split_version(version: Any) -> tuple[str, str] | None:
@@ -149,9 +142,9 @@ async def subgraph(graph: Graph, change_ids: list[str], *, sources: Iterable[str
     `sources` names the ingest sources to look raw documents up under (the ones seen on nodes and
     edges are always tried): a property's version records only the bare event id, not its source.
     """
-    rows = await _records(graph, q.SUBGRAPH, ids=change_ids)
-    raw_nodes = rows[0]["nodes"] if rows else []
-    raw_edges = rows[0]["edges"] if rows else []
+    row = await read_one(graph, q.SUBGRAPH, ids=change_ids)
+    raw_nodes = row["nodes"] if row else []
+    raw_edges = row["edges"] if row else []
     index = _EventIndex()
     for n in raw_nodes:
         index.want(n["props"], versions(n["props"], _label(n["labels"])).values())
@@ -160,7 +153,7 @@ async def subgraph(graph: Graph, change_ids: list[str], *, sources: Iterable[str
     stored: dict[str, dict[str, Any]] = {}
     # Most events belong to a source seen on the nodes; only what is left is tried under the others.
     for names in (index.seen, set(sources) - index.seen):
-        found = await _records(graph, q.SOURCE_EVENTS, ids=index.candidates(names))
+        found = await read_all(graph, q.SOURCE_EVENTS, ids=index.candidates(names))
         stored.update({r["event"]["id"]: r["event"] for r in found})
         index.resolve(stored)
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from neo4j import RoutingControl
 from pydantic import Field
 
 from graph.driver import Graph
 from graph.models import Commit
 from graph.queries import git as queries
+from graph.reads import read_all, read_one
 
 
 class RepoCommit(Commit):
@@ -31,18 +31,11 @@ class RepoCommit(Commit):
 
 async def repo_commits(graph: Graph, repo: str, *, skip: int = 0, limit: int = 1000) -> list[RepoCommit]:
     """A repository's commits, newest first, with author, agent sessions and PARENT edges."""
-    records, _, _ = await graph.driver.execute_query(
-        queries.REPO_COMMITS,
-        parameters_={"repo": repo, "skip": skip, "limit": limit},
-        routing_=RoutingControl.READ,
-        database_=graph.database,
-    )
-    return [RepoCommit.model_validate(r["commit"]) for r in records]
+    rows = await read_all(graph, queries.REPO_COMMITS, repo=repo, skip=skip, limit=limit)
+    return [RepoCommit.model_validate(row["commit"]) for row in rows]
 
 
 async def repo_commit_count(graph: Graph, repo: str) -> int:
     """How many commits of a repository the graph holds (stubs known only as a parent excluded)."""
-    records, _, _ = await graph.driver.execute_query(
-        queries.REPO_COMMIT_COUNT, parameters_={"repo": repo}, routing_=RoutingControl.READ, database_=graph.database
-    )
-    return int(records[0]["n"])
+    row = await read_one(graph, queries.REPO_COMMIT_COUNT, repo=repo)
+    return int(row["n"]) if row else 0

@@ -159,3 +159,35 @@ class Change(Model):
     deployments: list[Deployment] = Field(default_factory=list)
     incidents: list[Incident] = Field(default_factory=list)
     verdict: Verdict
+
+
+# --- what the top-level reads answer ------------------------------------------------------------
+# Each extends its node with what the same read brings along, so a GraphQL field nested under a
+# top-level query is served from it instead of reading the node again. They are their node too:
+# the GraphQL types derived from the node accept them as they are.
+
+
+class SessionAnswer(AgentSession):
+    """`session(id)`: the session and the commits it authored."""
+
+    commits: list[Commit] = Field(default_factory=list)
+
+
+class CommitAnswer(Commit):
+    """`commit(sha)`: the commit, the changes that contain it or were merged as it, and its evidence."""
+
+    change_ids: list[str] = Field(default_factory=list)
+    evidence: list[Evidence] = Field(default_factory=list)
+
+
+class DeploymentAnswer(Deployment):
+    """`deployment(id)`: the deployment, the changes it shipped, and the incidents caused by it."""
+
+    change_ids: list[str] = Field(default_factory=list)
+    incidents: list[Incident] = Field(default_factory=list)
+
+
+class IncidentAnswer(Incident):
+    """`incident(id)`: the incident and its postmortems (its suspects come from graph.trace)."""
+
+    postmortems: list[Postmortem] = Field(default_factory=list)

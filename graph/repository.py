@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from neo4j import RoutingControl
-
 from graph import queries
 from graph.driver import Graph
-from graph.models import AgentSession, Change, Commit, Deployment, Evidence, Incident, Postmortem
+from graph.models import Change, CommitAnswer, DeploymentAnswer, IncidentAnswer, SessionAnswer
 from graph.policy import Policy
 from graph.queries.trace import CHANGE_ANSWERS
+from graph.reads import read_all, read_one
 from graph.verdict import build_change, to_evidence
 
 
@@ -19,18 +16,9 @@ def change_id(repo: str, number: int, provider: str = "github") -> str:
     return f"{provider}:{repo}!{number}" if provider == "gitlab" else f"{provider}:{repo}#{number}"
 
 
-async def _read_one(graph: Graph, query: str, **params: Any) -> dict[str, Any] | None:
-    records, _, _ = await graph.driver.execute_query(
-        query, parameters_=params, routing_=RoutingControl.READ, database_=graph.database
-    )
-    # The reads served here return maps, lists and values only (no nodes), which the driver already
-    # hands over as dicts: record.data() would copy them all again (0.7 ms on a 34-commit change).
-    return dict(records[0]) if records else None
-
-
 async def change_by_id(graph: Graph, policy: Policy, id: str) -> Change | None:
     """The five-minute answer for one change id, or None when the graph has no such change."""
-    raw = await _read_one(graph, queries.CHANGE_ANSWER, id=id)
+    raw = await read_one(graph, queries.CHANGE_ANSWER, id=id)
     if raw is None:
         return None
     return build_change(raw, policy)
@@ -40,15 +28,8 @@ async def changes_by_ids(graph: Graph, policy: Policy, ids: list[str]) -> dict[s
     """The five-minute answers for many change ids in one read, by id (ids not in the graph are absent)."""
     if not ids:
         return {}
-    records, _, _ = await graph.driver.execute_query(
-        CHANGE_ANSWERS,
-        parameters_={"ids": list(dict.fromkeys(ids))},
-        routing_=RoutingControl.READ,
-        database_=graph.database,
-    )
-    # CHANGE_ANSWER returns maps, lists and scalars only, so a record needs none of data()'s conversion
-    # (a fifth of the client's time for forty answers).
-    return {r["changeId"]: build_change(dict(r.items()), policy) for r in records}
+    rows = await read_all(graph, CHANGE_ANSWERS, ids=list(dict.fromkeys(ids)))
+    return {row["changeId"]: build_change(row, policy) for row in rows}
 
 
 async def change(graph: Graph, policy: Policy, *, repo: str, number: int) -> Change | None:
@@ -61,59 +42,57 @@ async def change(graph: Graph, policy: Policy, *, repo: str, number: int) -> Cha
     return None
 
 
-async def session(graph: Graph, id: str) -> tuple[AgentSession, list[Commit]] | None:
-    raw = await _read_one(graph, queries.SESSION, id=id)
+async def session(graph: Graph, id: str) -> SessionAnswer | None:
+    """A session and the commits it authored, or None when the graph has no such session."""
+    raw = await read_one(graph, queries.SESSION, id=id)
     if raw is None:
         return None
-    return AgentSession.model_validate(raw["session"]), [Commit.model_validate(k) for k in raw["commits"]]
+    return SessionAnswer.model_validate({**raw["session"], "commits": raw["commits"]})
 
 
 async def change_ids_of_session(graph: Graph, id: str) -> list[str]:
-    raw = await _read_one(graph, queries.CHANGE_IDS_OF_SESSION, id=id)
+    """Ids of the changes a session proposed or authored a commit of, in id order."""
+    raw = await read_one(graph, queries.CHANGE_IDS_OF_SESSION, id=id)
     return sorted(raw["ids"]) if raw else []
 
 
-async def commit(graph: Graph, policy: Policy, sha: str) -> tuple[Commit, list[str], list[Evidence]] | None:
-    raw = await _read_one(graph, queries.COMMIT, sha=sha)
+async def commit(graph: Graph, policy: Policy, sha: str) -> CommitAnswer | None:
+    """A commit, the ids of its changes (in order) and the evidence on it, or None when the graph has no such commit."""
+    raw = await read_one(graph, queries.COMMIT, sha=sha)
     if raw is None:
         return None
     evidence = [to_evidence(e, policy) for e in raw["evidence"]]
-    return Commit.model_validate(raw["commit"]), sorted(raw["changeIds"]), evidence
+    return CommitAnswer.model_validate({**raw["commit"], "changeIds": sorted(raw["changeIds"]), "evidence": evidence})
 
 
-async def deployment(graph: Graph, id: str) -> tuple[Deployment, list[str], list[Incident]] | None:
-    raw = await _read_one(graph, queries.DEPLOYMENT, id=id)
+async def deployment(graph: Graph, id: str) -> DeploymentAnswer | None:
+    """A deployment, the ids of the changes it shipped (in order) and the incidents it caused, or None."""
+    raw = await read_one(graph, queries.DEPLOYMENT, id=id)
     if raw is None:
         return None
-    incidents = [Incident.model_validate(i) for i in raw["incidents"]]
-    return Deployment.model_validate(raw["deployment"]), sorted(raw["changeIds"]), incidents
+    return DeploymentAnswer.model_validate(
+        {**raw["deployment"], "changeIds": sorted(raw["changeIds"]), "incidents": raw["incidents"]}
+    )
 
 
-async def incident(graph: Graph, id: str) -> tuple[Incident, list[Postmortem]] | None:
-    """An incident and its postmortems (its suspects come from graph.trace)."""
-    raw = await _read_one(graph, queries.INCIDENT, id=id)
+async def incident(graph: Graph, id: str) -> IncidentAnswer | None:
+    """An incident and its postmortems (its suspects come from graph.trace), or None."""
+    raw = await read_one(graph, queries.INCIDENT, id=id)
     if raw is None:
         return None
-    postmortems = [Postmortem.model_validate(p) for p in raw["postmortems"]]
-    return Incident.model_validate(raw["incident"]), postmortems
+    return IncidentAnswer.model_validate({**raw["incident"], "postmortems": raw["postmortems"]})
 
 
 async def change_ids(graph: Graph, *, repo: str | None, skip: int, limit: int) -> list[str]:
-    records, _, _ = await graph.driver.execute_query(
-        queries.CHANGE_IDS,
-        parameters_={"repo": repo, "skip": skip, "limit": limit},
-        routing_=RoutingControl.READ,
-        database_=graph.database,
-    )
-    return [r["id"] for r in records]
+    """A page of change ids, optionally of one repository, in id order."""
+    return [row["id"] for row in await read_all(graph, queries.CHANGE_IDS, repo=repo, skip=skip, limit=limit)]
 
 
 async def counts(graph: Graph) -> dict[str, int]:
     """Node and edge counts by label and type (for summaries and replay checks)."""
     result: dict[str, int] = {}
     for query, field in ((queries.COUNT_BY_LABEL, "label"), (queries.COUNT_BY_TYPE, "type")):
-        records, _, _ = await graph.driver.execute_query(query, routing_=RoutingControl.READ, database_=graph.database)
-        result.update({r[field]: r["n"] for r in records})
+        result.update({row[field]: row["n"] for row in await read_all(graph, query)})
     return result
 
 

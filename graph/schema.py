@@ -1,23 +1,18 @@
-"""Constraints and indexes for every natural key, created idempotently."""
+"""The one entry point for constraints and indexes: `ensure_schema` creates every one tracegraph wants."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from graph import queries
-from graph.driver import Graph
-from graph.queries import metrics as metrics_queries
-from graph.vocabulary import INDEXED, KEYS
+from graph.queries import schema as ddl
 
-
-def statements() -> list[str]:
-    """The DDL, built only from the closed vocabulary."""
-    ddl = [queries.unique_constraint(label, key) for label, key in KEYS.items()]
-    ddl += [queries.property_index(label, prop) for label, props in INDEXED.items() for prop in props]
-    ddl += list(metrics_queries.INDEXES)
-    return ddl
+if TYPE_CHECKING:  # graph.driver opens graphs with their schema ensured, so it imports this module
+    from graph.driver import Graph
 
 
 async def ensure_schema(graph: Graph) -> None:
-    """Create missing constraints and indexes and wait until they are online."""
-    for statement in statements():
+    """Create missing constraints and indexes (natural keys, access log, metrics) and wait until they are online."""
+    for statement in ddl.statements():
         await graph.driver.execute_query(statement, database_=graph.database)
     await graph.driver.execute_query(queries.AWAIT_INDEXES, database_=graph.database)

@@ -15,13 +15,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from neo4j import RoutingControl
-
 from graph import repository
 from graph.driver import Graph
 from graph.models import Change, Deployment, Incident
 from graph.policy import Policy
 from graph.queries import trace as q
+from graph.reads import read_one
 from graph.verdict import EPOCH
 
 DEFAULT_WINDOW = timedelta(hours=72)
@@ -43,13 +42,6 @@ class Trace:
     incident: Incident
     suspects: list[RankedSuspect] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-
-
-async def _rows(graph: Graph, query: str, **params: Any) -> list[dict[str, Any]]:
-    records, _, _ = await graph.driver.execute_query(
-        query, parameters_=params, routing_=RoutingControl.READ, database_=graph.database
-    )
-    return [r.data() for r in records]
 
 
 def _iso(value: datetime) -> str:
@@ -109,13 +101,13 @@ def _shipped_rows(deployments: list[Deployment], service: str | None) -> list[di
 
 async def trace_incident(graph: Graph, policy: Policy, id: str, *, window: timedelta = DEFAULT_WINDOW) -> Trace | None:
     """The ranked suspects of an incident, or None when there is no such incident (four reads at most)."""
-    rows = await _rows(graph, q.TRACE_INCIDENT, id=id)
-    if not rows:
+    read = await read_one(graph, q.TRACE_INCIDENT, id=id)
+    if read is None:
         return None
-    incident = Incident.model_validate(rows[0]["incident"])
+    incident = Incident.model_validate(read["incident"])
     named: dict[str, list[str]] = {}
     named_deployments: dict[str, list[str]] = {}
-    for link in rows[0]["links"]:
+    for link in read["links"]:
         by = f"{'an inferred link' if link['inferred'] else 'an explicit link'} from {link['source'] or 'unknown'}"
         if link["changeId"]:
             named.setdefault(link["changeId"], []).append(by)
@@ -140,15 +132,14 @@ async def trace_incident(graph: Graph, policy: Policy, id: str, *, window: timed
             if incident.triggered_at
             else (None, None)
         )
-        found = (
-            await _rows(
-                graph,
-                q.TRACE_DEPLOYMENTS,
-                service=incident.service if search else None,
-                named=list(named_deployments),
-                **{"from": span[0], "to": span[1]},
-            )
-        )[0]
+        found = await read_one(
+            graph,
+            q.TRACE_DEPLOYMENTS,
+            service=incident.service if search else None,
+            named=list(named_deployments),
+            **{"from": span[0], "to": span[1]},
+        )
+        assert found is not None  # a RETURN without MATCH always returns its one row
         deployments = [Deployment.model_validate({**d, "service": incident.service}) for d in found["window"]]
         if search and not deployments:
             trace.notes.append(f"no deployment to {incident.service} in the {window} before the incident")
@@ -157,11 +148,10 @@ async def trace_incident(graph: Graph, policy: Policy, id: str, *, window: timed
 
     size_of: dict[str, int] = {}
     if deployments or candidates:
-        shipped = (
-            await _rows(
-                graph, q.TRACE_SHIPPED, rows=_shipped_rows(deployments, incident.service), named=list(candidates)
-            )
-        )[0]
+        shipped = await read_one(
+            graph, q.TRACE_SHIPPED, rows=_shipped_rows(deployments, incident.service), named=list(candidates)
+        )
+        assert shipped is not None  # aggregates over every row: one row even when nothing matched
         by_key = {row["key"]: row for row in shipped["shipped"]}
         size_of = {c["id"]: c["size"] for row in shipped["shipped"] for c in row["changes"]}
         size_of.update({c["id"]: c["size"] for c in shipped["named"]})

@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from api.export_html import UNVERIFIED_COLOR, VERIFIED_COLOR  # noqa: E402
+from export.html import UNVERIFIED_COLOR, VERIFIED_COLOR  # noqa: E402
 
 WINDOW = (1200, 1600)
 # The banner is 40 px tall at least and most of the page wide: far more pixels than any other use of the colour.
@@ -140,10 +140,10 @@ def check(png: Path, expect: str) -> tuple[bool, str]:
 
 
 async def _demo_html(change: str, load_demo: bool) -> tuple[str, str]:
-    from api.export import collect, html_text
     from cli.export import scope_from_options
-    from graph import schema as graph_schema
-    from graph.driver import open_graph
+    from export.html import html_text
+    from export.scope import collect
+    from graph.driver import connected
     from graph.policy import load_policy
     from graph.settings import get_settings
     from ingest.demo import envelopes
@@ -152,15 +152,11 @@ async def _demo_html(change: str, load_demo: bool) -> tuple[str, str]:
 
     settings = get_settings()
     policy = load_policy(settings.policy_file)
-    graph = await open_graph(settings)
-    try:
+    async with connected(settings, ensure=load_demo) as graph:
         if load_demo:
-            await graph_schema.ensure_schema(graph)
             events = [to_event(e, json.dumps(e), f"demo:{e['id']}", source=None, type=None) for e in envelopes()]
             await ingest_events(graph, events, quarantine_dir=settings.quarantine_dir)  # type: ignore[arg-type]
         exported = await collect(graph, policy, scope_from_options(change, None, None, None))
-    finally:
-        await graph.close()
     return html_text(exported, generated_at=datetime.now(UTC)), exported.answers[0].verdict.status.value
 
 

@@ -6,27 +6,26 @@ project boots Neo4j's own jars (graph.local_neo4j) on a free port with its data 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import socket
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from graph import access, local_neo4j, repository
 from graph import schema as graph_schema
-from graph.driver import Graph, open_graph
+from graph.driver import Graph
+from graph.driver import run_with_graph as run_graph  # the name the tests import it by
 from graph.settings import Settings
 from ingest.pipeline.feed import Summary
 from ingest.reader import to_event
 from ingest.runner import ingest_events
 
-T = TypeVar("T")
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
 
@@ -78,19 +77,6 @@ def neo4j_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setting
         local_neo4j.stop(local)
 
 
-def run_graph(settings: Settings, work: Callable[[Graph], Coroutine[Any, Any, T]]) -> T:
-    """Run async graph work in a fresh event loop with its own driver (drivers are loop-bound)."""
-
-    async def main() -> T:
-        graph = await open_graph(settings)
-        try:
-            return await work(graph)
-        finally:
-            await graph.close()
-
-    return asyncio.run(main())
-
-
 @pytest.fixture
 def settings(neo4j_settings: Settings, tmp_path: Path) -> Settings:
     """The session's Neo4j, emptied, with schema; quarantine in this test's temp folder."""
@@ -98,7 +84,6 @@ def settings(neo4j_settings: Settings, tmp_path: Path) -> Settings:
     async def reset(graph: Graph) -> None:
         await repository.delete_all(graph)
         await graph_schema.ensure_schema(graph)
-        await access.ensure_access_schema(graph)
 
     run_graph(neo4j_settings, reset)
     return neo4j_settings.model_copy(update={"home": tmp_path / "home"})

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from graph import queries, repository
+from graph import queries
 from graph.driver import Graph
+from graph.reads import read_one
 from graph.settings import Settings
 from ingest import examples as ex
 from tests.conftest import api, load, run_graph
@@ -167,7 +168,7 @@ def raw_commit(settings: Settings, sha: str) -> dict[str, Any]:
     """Every stored property of a commit (GraphQL exposes only some of them)."""
 
     async def read(graph: Graph) -> dict[str, Any]:
-        raw = await repository._read_one(graph, queries.COMMIT, sha=sha)
+        raw = await read_one(graph, queries.COMMIT, sha=sha)
         return raw["commit"] if raw else {}
 
     return run_graph(settings, read)

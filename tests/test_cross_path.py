@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from api.app import create_app
-from graph import access, repository
+from graph import repository
 from graph import schema as graph_schema
 from graph.driver import Graph
 from graph.policy import load_policy
@@ -216,7 +216,6 @@ def _fresh(settings: Settings) -> None:
     async def reset(graph: Graph) -> None:
         await repository.delete_all(graph)
         await graph_schema.ensure_schema(graph)
-        await access.ensure_access_schema(graph)
 
     run_graph(settings, reset)
 

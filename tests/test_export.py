@@ -21,19 +21,15 @@ from fastapi import HTTPException, Request
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.export import (
-    CSV_COLUMNS,
-    ExportAccess,
-    ExportError,
-    Scope,
-    bundle_files,
-    collect,
-    export_access,
-    instant,
-    whole_digest,
-)
-from api.export_html import UNVERIFIED_COLOR, VERIFIED_COLOR
-from cli.export import export, read_bundle, scope_from_options, verify_export, verify_files
+from api.export import ExportAccess, export_access
+from cli.export import export, scope_from_options, verify_export
+from export.archive import read_bundle
+from export.bundle import bundle_files
+from export.html import UNVERIFIED_COLOR, VERIFIED_COLOR
+from export.manifest import whole_digest
+from export.scope import ExportError, Scope, collect, instant
+from export.table import CSV_COLUMNS
+from export.verify import verify_files
 from graph.batch import Batch, Origin
 from graph.policy import load_policy
 from graph.settings import Settings
@@ -599,7 +595,7 @@ def test_scope_from_bad_options(args: tuple[Any, ...]) -> None:
     ],
 )
 def test_csv_cells_cannot_become_spreadsheet_formulas(title: str, cell: str) -> None:
-    from api.export import _cell
+    from export.table import _cell
 
     assert _cell(title) == cell
 
@@ -641,6 +637,6 @@ def test_report_renders_its_verdict_in_headless_chromium(
     ],
 )
 def test_only_web_links_become_anchors(url: str | None, expected: str) -> None:
-    from api.export_html import _link
+    from export.html import _link
 
     assert _link(url, "run") == expected

@@ -180,13 +180,12 @@ def test_the_graph_matches_git_log(settings: Settings, history: tuple[Path, dict
     assert bump is not None and bump.login == "dependabot[bot]" and bump.is_bot
     assert graph[shas["readme"]].author is None and graph[shas["readme"]].author_email == CAROL[1]
     session = run_graph(settings, lambda g: repository.session(g, "s-1"))
-    assert session is not None and [k.sha for k in session[1]] == [shas["client"]]
+    assert session is not None and [k.sha for k in session.commits] == [shas["client"]]
     counts = run_graph(settings, repository.counts)
     # Five commits, the repository, and the git-ai note (an event of its own, source git-ai).
     assert counts["Person"] == 3 and counts["SourceEvent"] == 7 and counts["Repository"] == 1
-    assert TOKEN not in json.dumps(
-        run_graph(settings, lambda g: repository.commit(g, _policy(), shas["client"])), default=str
-    )
+    commit = run_graph(settings, lambda g: repository.commit(g, _policy(), shas["client"]))
+    assert commit is not None and TOKEN not in commit.model_dump_json()
 
 
 def _policy() -> Any:
@@ -274,7 +273,7 @@ def test_git_ai_notes_are_read(settings: Settings, history: tuple[Path, dict[str
     assert result.exit_code == 0, result.output
     assert "1 git-ai notes" in result.stdout
     session = run_graph(settings, lambda g: repository.session(g, "s_c9883b05a2487d"))
-    assert session is not None and [k.sha for k in session[1]] == [shas["client"]]
+    assert session is not None and [k.sha for k in session.commits] == [shas["client"]]
 
 
 def test_a_note_that_cannot_be_read_is_parked_and_the_commits_still_land(

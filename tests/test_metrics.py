@@ -45,9 +45,11 @@ from api.schema import Context, Query
 from cli.metrics import metrics as metrics_command
 from graph import metrics as m
 from graph.batch import Batch, Origin
-from graph.driver import open_graph
+from graph.driver import connected
+from graph.metrics import rules
+from graph.metrics.models import Deploy
 from graph.policy import load_policy
-from graph.queries import metrics as q
+from graph.queries import schema as ddl
 from graph.queries.core import AWAIT_INDEXES
 from graph.settings import Settings
 from graph.vocabulary import Label, Rel
@@ -540,7 +542,7 @@ def test_every_metric_matches_the_hand_computation(scenario: Settings) -> None:
 
 def test_the_indexes_metrics_want_are_valid_and_change_no_number(scenario: Settings) -> None:
     async def create(graph: Any) -> None:
-        for statement in q.INDEXES:
+        for statement in ddl.METRICS:
             await graph.driver.execute_query(statement, database_=graph.database)
         await graph.driver.execute_query(AWAIT_INDEXES, database_=graph.database)
 
@@ -605,12 +607,9 @@ def graphql_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.graph = await open_graph(settings)
-        app.state.policy = load_policy()
-        try:
+        async with connected(settings) as app.state.graph:
+            app.state.policy = load_policy()
             yield
-        finally:
-            await app.state.graph.close()
 
     async def context(request: Request) -> dict[str, Any]:
         return {"tracegraph": Context(request.app.state.graph, request.app.state.policy)}
@@ -752,7 +751,7 @@ def test_cli_bad_input_is_one_clear_line(settings: Settings, args: tuple[str, ..
     ],
 )
 def test_production_environments(environment: str | None, production: bool) -> None:
-    assert m.is_production(environment) is production
+    assert rules.is_production(environment) is production
 
 
 @pytest.mark.parametrize(
@@ -774,7 +773,7 @@ def test_production_environments(environment: str | None, production: bool) -> N
     ],
 )
 def test_test_paths(path: str, test: bool) -> None:
-    assert m.is_test_path(path) is test
+    assert rules.is_test_path(path) is test
 
 
 @pytest.mark.parametrize(
@@ -789,18 +788,18 @@ def test_test_paths(path: str, test: bool) -> None:
     ],
 )
 def test_median_and_p90(values: list[float], median: float | None, p90: float | None) -> None:
-    assert m.median(values) == median and m.p90(values) == p90
+    assert rules.median(values) == median and rules.p90(values) == p90
 
 
 def test_iso_weeks_cover_the_window() -> None:
-    weeks = m.iso_weeks(datetime(2025, 12, 31, tzinfo=UTC), datetime(2026, 1, 12, tzinfo=UTC))
+    weeks = rules.iso_weeks(datetime(2025, 12, 31, tzinfo=UTC), datetime(2026, 1, 12, tzinfo=UTC))
     assert weeks == [("2026-W01", date(2025, 12, 29)), ("2026-W02", date(2026, 1, 5))]
-    assert math.isclose(len(m.iso_weeks(START, END)), 3)
+    assert math.isclose(len(rules.iso_weeks(START, END)), 3)
 
 
-def _deploy(n: int, commit: str, day: int) -> m.Deploy:
+def _deploy(n: int, commit: str, day: int) -> Deploy:
     at = datetime(2026, 3, day, tzinfo=UTC)
-    return m.Deploy(f"d{n}", commit, "production", "success", at, None, "svc", frozenset())
+    return Deploy(f"d{n}", commit, "production", "success", at, None, "svc", frozenset())
 
 
 @pytest.mark.parametrize(
@@ -817,21 +816,21 @@ def _deploy(n: int, commit: str, day: int) -> m.Deploy:
 )
 def test_rollback_rule(commits: list[str], older: dict[str, bool], rolled_back: set[str]) -> None:
     deploys = [_deploy(i + 1, sha_, i + 1) for i, sha_ in enumerate(commits)]
-    chain = m.chains(deploys, [], start=datetime(2026, 3, 1, tzinfo=UTC))
+    chain = rules.chains(deploys, [], start=datetime(2026, 3, 1, tzinfo=UTC))
     shipped = {d.id: {"changeIds": [], "nextIsOlder": older.get(d.id, False)} for d in deploys}
-    assert set(m.shipping(list(chain.values()), shipped).rolled_back) == rolled_back
+    assert set(rules.shipping(list(chain.values()), shipped).rolled_back) == rolled_back
 
 
 def test_a_deployment_ships_what_its_predecessor_did_not() -> None:
     deploys = [_deploy(1, "a", 2), _deploy(2, "b", 3), _deploy(3, "a", 4)]
-    before = m.Deploy("d0", "z", "production", "inactive", datetime(2026, 2, 1, tzinfo=UTC), None, "svc", frozenset())
-    chain = m.chains(deploys, [before], start=datetime(2026, 3, 1, tzinfo=UTC))
+    before = Deploy("d0", "z", "production", "inactive", datetime(2026, 2, 1, tzinfo=UTC), None, "svc", frozenset())
+    chain = rules.chains(deploys, [before], start=datetime(2026, 3, 1, tzinfo=UTC))
     shipped = {
         "d0": {"changeIds": ["old"]},
         "d1": {"changeIds": ["old", "x"]},
         "d2": {"changeIds": ["old", "x", "y"]},
         "d3": {"changeIds": ["old", "x"]},
     }
-    ship = m.shipping(list(chain.values()), shipped)
+    ship = rules.shipping(list(chain.values()), shipped)
     assert ship.new == {"d1": {"x"}, "d2": {"y"}, "d3": set()}
     assert {cid: d.id for cid, d in ship.first.items()} == {"x": "d1", "y": "d2"}

@@ -31,10 +31,3 @@ LIST_AUDIT = """
 MATCH (a:AuditEntry) WHERE a.at >= $since
 RETURN a {.*} AS entry ORDER BY a.at DESC, a.id LIMIT $limit
 """
-
-ACCESS_SCHEMA = [
-    "CREATE CONSTRAINT apitoken_id IF NOT EXISTS FOR (t:ApiToken) REQUIRE t.id IS UNIQUE",
-    "CREATE CONSTRAINT apitoken_hash IF NOT EXISTS FOR (t:ApiToken) REQUIRE t.hash IS UNIQUE",
-    "CREATE CONSTRAINT auditentry_id IF NOT EXISTS FOR (a:AuditEntry) REQUIRE a.id IS UNIQUE",
-    "CREATE INDEX auditentry_at IF NOT EXISTS FOR (a:AuditEntry) ON (a.at)",
-]

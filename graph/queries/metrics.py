@@ -1,17 +1,13 @@
 """Reads behind the delivery metrics: each starts from an indexed time range (Deployment.startedAt,
 Change.mergedAt, Incident.triggeredAt, AgentSession.startedAt), never from a label scan.
 
-Timestamps are stored as 'YYYY-MM-DDTHH:MM:SSZ' strings, so a window is a string range.
+Timestamps are stored as 'YYYY-MM-DDTHH:MM:SSZ' strings, so a window is a string range. The
+composite index they want is in graph/queries/schema.py, with every other one.
 """
 
 from __future__ import annotations
 
 from graph.queries.core import CHANGE_ANSWER
-
-# Indexes these reads want beyond graph.vocabulary.INDEXED (which also needs AgentSession.startedAt):
-# with (service, startedAt) one service's deployments, and its neighbours before and after the
-# window, are a single seek instead of a walk over every service's deployments in the range.
-INDEXES = ("CREATE INDEX deployment_service_startedat IF NOT EXISTS FOR (n:Deployment) ON (n.service, n.startedAt)",)
 
 # Commit ancestry is walked this deep at most: enough for a busy service's deployment cadence,
 # and bounded so one deployment of a huge history stays cheap.

@@ -1,7 +1,6 @@
-"""Delivery metrics (DORA, split by AI-assisted vs human changes) for a service over [start, end).
-
-A handful of reads (graph/queries/metrics.py), each starting from an indexed time range, then pure
-functions over the rows. The rules, so every number can be recomputed by hand:
+"""The rules of the delivery metrics, and the pure functions that apply them to the rows
+graph/metrics/reads.py reads (nothing here touches the database). The rules, so every number can be
+recomputed by hand:
 
 - *Production* is an environment with a token `production`, `prod` or `live` (case-insensitive),
   not preceded by `pre` or `non` (`prod-eu` and `Live` are, `preprod` and `non-prod` are not).
@@ -46,21 +45,25 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from neo4j import RoutingControl
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
-
-from graph.driver import Graph
-from graph.policy import Policy
-from graph.queries import metrics as q
-from graph.verdict import build_change, evidence_gaps, short
+from graph.metrics.models import (
+    ChangeFacts,
+    Deploy,
+    Durations,
+    FailedDeployment,
+    Incident,
+    Metrics,
+    Rate,
+    Session,
+    SpendMonth,
+    SpendRow,
+    Week,
+)
+from graph.verdict import short
 
 # Python's re and Neo4j's (Java) regex read this the same way; `=~` matches the whole string.
 PRODUCTION = re.compile(
     r"(?i)(?!.*\b(?:pre|non)[-_ .]?(?:production|prod|live)\b)(?:.*[^a-z0-9])?(?:production|prod|live)(?:[^a-z0-9].*)?"
 )
-SUCCEEDED = ("success", "inactive")
-FAILED = ("failure", "error")
 TEST_DIRS = frozenset({"test", "tests", "__tests__", "spec", "specs", "testing", "e2e", "integration_tests"})
 TEST_NAMES = re.compile(
     r"(?i)(^test_.*\.py$|.*_test\.(py|go|rb|exs?)$|^conftest\.py$|.*\.(test|spec)\.[cm]?[jt]sx?$"
@@ -115,205 +118,14 @@ def p90(values: list[float]) -> float | None:
     return sorted(values)[math.ceil(0.9 * len(values)) - 1]
 
 
-# --- the answer -------------------------------------------------------------------------------
-
-
-class MetricModel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
-
-
-class Rate(MetricModel):
-    """numerator / denominator; value is None when the denominator is 0."""
-
-    numerator: int
-    denominator: int
-    value: float | None = None
-
-
-class Durations(MetricModel):
-    count: int
-    median_hours: float | None = None
-    p90_hours: float | None = None
-
-
-class FailedDeployment(MetricModel):
-    id: str
-    service: str | None = None
-    environment: str | None = None
-    started_at: datetime | None = None
-    reasons: list[str] = Field(default_factory=list)
-
-
-class SpendRow(MetricModel):
-    operator: str | None = None
-    month: str
-    cost_usd: float
-    sessions: int
-
-
-class SpendMonth(MetricModel):
-    month: str
-    cost_usd: float
-    engineers: int
-    per_engineer_usd: float | None = None
-
-
-class Week(MetricModel):
-    week: str
-    start: date
-    deployments: int
-    failures: int
-    ai_assisted_share: float | None = None
-    median_lead_time_hours: float | None = None
-
-
-class Metrics(MetricModel):
-    """DORA metrics and the AI-era signals for one service (or all) over [window_start, window_end)."""
-
-    service: str | None = None
-    window_start: datetime
-    window_end: datetime
-    days: float
-    deployments: int
-    deployments_per_week: float
-    deployments_per_day: float
-    lead_time: Durations
-    change_failure_rate: Rate
-    failed_deployments: list[FailedDeployment]
-    time_to_restore: Durations
-    unresolved_incidents: int
-    merged_changes: int
-    shipped_changes: int
-    ai_assisted_share: Rate
-    change_failure_rate_ai: Rate
-    change_failure_rate_human: Rate
-    median_agent_diff_size: float | None = None
-    test_delta_share: Rate
-    independent_approval_share: Rate
-    evidence_coverage: Rate
-    ai_spend_usd: float
-    ai_spend_per_engineer_month_usd: float | None = None
-    ai_spend_months: list[SpendMonth]
-    ai_spend_by_engineer: list[SpendRow]
-    weekly: list[Week]
-
-
 def rate(numerator: int, denominator: int) -> Rate:
+    """numerator / denominator, None when nothing was counted."""
     return Rate(numerator=numerator, denominator=denominator, value=numerator / denominator if denominator else None)
 
 
 def durations(hours: list[float]) -> Durations:
+    """How many durations, their median and p90."""
     return Durations(count=len(hours), median_hours=median(hours), p90_hours=p90(hours))
-
-
-# --- rows read --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Deploy:
-    id: str
-    sha: str | None
-    environment: str | None
-    status: str | None
-    started_at: datetime
-    finished_at: datetime | None
-    service: str | None
-    incident_ids: frozenset[str]
-
-    @property
-    def group(self) -> tuple[str | None, str | None]:
-        # "Production" and "production" are one environment.
-        return self.service, self.environment.lower() if self.environment else None
-
-    @property
-    def at(self) -> datetime:
-        return self.finished_at or self.started_at
-
-    @property
-    def succeeded(self) -> bool:
-        return (self.status or "").lower() in SUCCEEDED
-
-    @property
-    def final(self) -> bool:
-        return self.succeeded or (self.status or "").lower() in FAILED
-
-
-def deploy(row: dict[str, Any]) -> Deploy | None:
-    """A deployment row; None when it has no usable start time."""
-    started = parse(row.get("startedAt"))
-    if started is None:
-        return None
-    return Deploy(
-        id=row["id"],
-        sha=row.get("sha"),
-        environment=row.get("environment"),
-        status=row.get("status"),
-        started_at=started,
-        finished_at=parse(row.get("finishedAt")),
-        service=row.get("service"),
-        incident_ids=frozenset(row.get("incidentIds") or []),
-    )
-
-
-@dataclass(frozen=True)
-class ChangeFacts:
-    """What the metrics need of one change (derived from its five-minute answer)."""
-
-    id: str
-    merged_at: datetime | None
-    first_commit_at: datetime | None
-    ai: bool
-    diff: int | None
-    behaviour: bool
-    test_delta: bool
-    independent: bool
-    covered: bool
-    caused_by: frozenset[str] = field(default_factory=frozenset)
-
-
-def change_facts(row: dict[str, Any], policy: Policy) -> ChangeFacts:
-    """Facts of one CHANGES row, using the verdict's own semantics for approvals and evidence."""
-    change = build_change(row, policy)
-    raw = row["change"]
-    files: set[str] = set()
-    tests: set[str] = set()
-    for commit in row.get("commits") or []:
-        files.update(f for f in commit.get("files") or [] if isinstance(f, str))
-        tests.update(f for f in commit.get("testFiles") or [] if isinstance(f, str))
-    tests |= {f for f in files if is_test_path(f)}
-    behaviour = bool(files - tests)
-    times = [k.authored_at for k in change.commits if k.authored_at]
-    additions, deletions = raw.get("additions"), raw.get("deletions")
-    shipped = [s for s in (change.merge_commit_sha, change.head_sha) if s]
-    required = policy.areas[change.risk_area or policy.default_area].required_evidence
-    return ChangeFacts(
-        id=change.id,
-        merged_at=change.merged_at and utc(change.merged_at),
-        first_commit_at=utc(min(times)) if times else (change.created_at and utc(change.created_at)),
-        ai=bool(change.sessions),
-        diff=None if additions is None and deletions is None else (additions or 0) + (deletions or 0),
-        behaviour=behaviour,
-        test_delta=behaviour and bool(tests),
-        # The verdict lists a reason for every approval it does not count.
-        independent=any(not a.reasons for a in change.approvals),
-        covered=not evidence_gaps(required, shipped=shipped, evidence=change.evidence),
-        caused_by=frozenset(row.get("causedBy") or []),
-    )
-
-
-@dataclass(frozen=True)
-class Incident:
-    id: str
-    triggered_at: datetime
-    resolved_at: datetime | None
-
-
-@dataclass(frozen=True)
-class Session:
-    id: str
-    started_at: datetime
-    cost_usd: float | None
-    operator: str | None
 
 
 # --- pure computation -------------------------------------------------------------------------
@@ -555,73 +367,9 @@ def compute(
     )
 
 
-# --- the reads --------------------------------------------------------------------------------
-
-
-async def _read(graph: Graph, query: str, **params: Any) -> list[dict[str, Any]]:
-    records, _, _ = await graph.driver.execute_query(
-        query, parameters_=params, routing_=RoutingControl.READ, database_=graph.database
-    )
-    return [r.data() for r in records]
-
-
 def window_of(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     """The window in UTC, or MetricsError when it is empty."""
     start, end = utc(start), utc(end)
     if end <= start:
         raise MetricsError(f"the window is empty: 'to' ({iso(end)}) must be after 'from' ({iso(start)})")
     return start, end
-
-
-async def metrics(graph: Graph, policy: Policy, *, service: str | None, start: datetime, end: datetime) -> Metrics:
-    """Delivery metrics for one service (None: all) over [start, end), in six reads."""
-    start, end = window_of(start, end)
-    span = {"from": iso(start), "to": iso(end), "production": PRODUCTION.pattern}
-    query = q.DEPLOYMENTS_OF_SERVICE if service else q.DEPLOYMENTS
-    window = [d for row in await _read(graph, query, service=service, **span) if (d := deploy(row))]
-    window = [d for d in window if is_production(d.environment)]
-
-    groups = sorted({d.group for d in window if d.succeeded and d.service}, key=str)
-    neighbour_rows = await _read(
-        graph,
-        q.NEIGHBOURS,
-        groups=[{"service": s, "environment": e} for s, e in groups],
-        ok=list(SUCCEEDED),
-        **{"from": span["from"], "to": span["to"]},
-    )
-    neighbours = [d for row in neighbour_rows if (d := deploy(row))]
-    all_chains = chains(window, neighbours, start=start)
-
-    shipped_rows = await _read(graph, q.SHIPPED, rows=ancestry_rows(all_chains.values()))
-    ship = shipping(list(all_chains.values()), {row["key"]: row for row in shipped_rows})
-
-    change_rows = await _read(
-        graph, q.CHANGES, service=service, shipped=sorted(set().union(*ship.new.values())), **span
-    )
-    changes = {f.id: f for f in (change_facts(row, policy) for row in change_rows)}
-
-    incidents = [
-        Incident(row["id"], triggered, parse(row.get("resolvedAt")))
-        for row in await _read(graph, q.INCIDENTS, service=service, **span)
-        if (triggered := parse(row.get("triggeredAt")))
-    ]
-    sessions = [
-        Session(row["id"], started, _cost(row.get("costUsd")), row.get("operator"))
-        for row in await _read(graph, q.SESSIONS, service=service, **span)
-        if (started := parse(row.get("startedAt")))
-    ]
-    return compute(
-        service=service,
-        start=start,
-        end=end,
-        window=window,
-        all_chains=all_chains,
-        ship=ship,
-        changes=changes,
-        incidents=incidents,
-        sessions=sessions,
-    )
-
-
-def _cost(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

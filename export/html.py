@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from html import escape
 from urllib.parse import urlparse
 
+from export.manifest import stamp
+from export.scope import ExportSet
 from graph.models import Change
 from graph.verdict import short
 from ingest.redact import redact
@@ -403,4 +405,15 @@ def render_report(
         f"{summary}{sections}"
         "<footer>Every fact here is in the evidence bundle with the source event that asserted it; "
         "<code>tracegraph verify-export</code> checks the bundle's SHA-256 manifest.</footer></body></html>\n"
+    )
+
+
+def html_text(export: ExportSet, *, generated_at: datetime) -> str:
+    """The printable report of an export, with each incident's deployments it was caused by drawn on the trail."""
+    caused_by: dict[str, set[str]] = {}
+    for edge in export.subgraph.edges:
+        if edge.type == "CAUSED_BY" and edge.start.startswith("Incident:") and edge.end.startswith("Deployment:"):
+            caused_by.setdefault(edge.start.split(":", 1)[1], set()).add(edge.end.split(":", 1)[1])
+    return render_report(
+        export.answers, title=export.scope.title(), generated_at=stamp(generated_at), caused_by=caused_by
     )

@@ -1,0 +1,74 @@
+"""Checking a bundle: recompute every digest its manifest lists (and the in-toto Statement's pin) and name
+each file that changed, is missing, or was added.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from export.manifest import MANIFEST, STATEMENT, UNLISTED, file_digest, whole_digest
+
+
+@dataclass
+class Verification:
+    """The outcome of checking a bundle: how many files matched, and one line per problem."""
+
+    files: int = 0
+    whole: str | None = None
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _statement(files: dict[str, bytes], result: Verification) -> None:
+    try:
+        predicate: dict[str, Any] = json.loads(files[STATEMENT])["predicate"]
+        pinned = "sha256:" + predicate["manifest"]["digest"]["sha256"]
+        whole = "sha256:" + predicate["bundle"]["digest"]["sha256"]
+    except (ValueError, KeyError, TypeError) as exc:
+        result.problems.append(f"changed: {STATEMENT} (not a tracegraph in-toto Statement: {exc.__class__.__name__})")
+        return
+    actual = file_digest(files[MANIFEST])
+    if pinned != actual:
+        result.problems.append(
+            f"changed: {MANIFEST} or {STATEMENT} (the Statement pins {pinned}, {MANIFEST} is {actual})"
+        )
+    elif whole != result.whole:
+        result.problems.append(f"changed: {STATEMENT} (its bundle digest {whole} is not the manifest's {result.whole})")
+    else:
+        result.notes.append(f"{STATEMENT} pins this manifest")
+
+
+def verify_files(files: dict[str, bytes], *, expect: str | None = None) -> Verification:
+    """Recompute every digest of a bundle and name each file that changed, is missing, or was added."""
+    result = Verification()
+    if MANIFEST not in files:
+        result.problems.append(f"missing: {MANIFEST} (this is not an evidence bundle, or its manifest was removed)")
+        return result
+    try:
+        manifest = json.loads(files[MANIFEST])
+        listed: dict[str, str] = manifest["files"]
+        if not isinstance(listed, dict) or not all(isinstance(v, str) for v in listed.values()):
+            raise TypeError("files is not a map of path to digest")
+    except (ValueError, KeyError, TypeError) as exc:
+        result.problems.append(f"changed: {MANIFEST} (it no longer reads as a manifest: {exc})")
+        return result
+    result.whole = whole_digest(listed)
+    if manifest.get("whole") != result.whole:
+        result.problems.append(
+            f"changed: {MANIFEST} (its file digests add up to {result.whole}, but it records {manifest.get('whole')})"
+        )
+    for path, digest in sorted(listed.items()):
+        if path not in files:
+            result.problems.append(f"missing: {path}")
+        elif (actual := file_digest(files[path])) != digest:
+            result.problems.append(f"changed: {path} (manifest {digest}, file {actual})")
+        else:
+            result.files += 1
+    result.problems += [f"unexpected: {p} (not in the manifest)" for p in sorted(set(files) - set(listed) - UNLISTED)]
+    if STATEMENT in files:
+        _statement(files, result)
+    if expect and expect.removeprefix("sha256:") != (result.whole or "").removeprefix("sha256:"):
+        result.problems.append(f"changed: the bundle's whole digest is {result.whole}, not the expected {expect}")
+    return result

@@ -1,0 +1,30 @@
+"""Every constraint and index tracegraph wants, in one place: the natural keys and indexed properties
+of the closed vocabulary, and the few that the access log and the metrics reads add.
+
+All of it is idempotent DDL (`IF NOT EXISTS`), so running it on every start costs a round trip each.
+"""
+
+from __future__ import annotations
+
+from graph.queries.core import property_index, unique_constraint
+from graph.vocabulary import INDEXED, KEYS
+
+# API tokens (looked up by the hash of the presented secret) and the audit log (listed by time).
+ACCESS = (
+    "CREATE CONSTRAINT apitoken_id IF NOT EXISTS FOR (t:ApiToken) REQUIRE t.id IS UNIQUE",
+    "CREATE CONSTRAINT apitoken_hash IF NOT EXISTS FOR (t:ApiToken) REQUIRE t.hash IS UNIQUE",
+    "CREATE CONSTRAINT auditentry_id IF NOT EXISTS FOR (a:AuditEntry) REQUIRE a.id IS UNIQUE",
+    "CREATE INDEX auditentry_at IF NOT EXISTS FOR (a:AuditEntry) ON (a.at)",
+)
+
+# What the metrics reads want beyond graph.vocabulary.INDEXED (which also needs AgentSession.startedAt):
+# with (service, startedAt) one service's deployments, and its neighbours before and after the
+# window, are a single seek instead of a walk over every service's deployments in the range.
+METRICS = ("CREATE INDEX deployment_service_startedat IF NOT EXISTS FOR (n:Deployment) ON (n.service, n.startedAt)",)
+
+
+def statements() -> list[str]:
+    """The DDL, built only from the closed vocabulary and the constants above."""
+    ddl = [unique_constraint(label, key) for label, key in KEYS.items()]
+    ddl += [property_index(label, prop) for label, props in INDEXED.items() for prop in props]
+    return ddl + list(ACCESS) + list(METRICS)
