@@ -102,3 +102,18 @@ def create_app(
         return JSONResponse({"status": "ok", "neo4j": request.app.state.graph.uri})
 
     return app
+
+
+def create_receiver(settings: Settings | None = None) -> FastAPI:
+    """The webhook receiver alone: verifies and stores deliveries in the inbox, needs no Neo4j.
+
+    An edge process that keeps acknowledging providers while the graph is down or restarting
+    (bench/faults.py runs it so); POST /events needs the graph for tokens unless
+    TRACEGRAPH_INGEST_TOKEN is set.
+    """
+    config = settings or get_settings()
+    app = FastAPI(title="tracegraph webhook receiver")
+    app.include_router(webhooks.router)
+    app.state.settings = config
+    app.state.inbox = Inbox(config.inbox_dir)
+    return app

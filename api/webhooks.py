@@ -24,8 +24,7 @@ from graph.access import Role
 from graph.settings import Settings, get_settings
 from ingest import signatures
 from ingest.inbox import Delivery, Inbox, InboxUnavailable, Stored
-from ingest.pipeline.events import Unreadable, content_id
-from ingest.reader import to_event
+from ingest.pipeline.events import Unreadable, content_id, to_event
 from ingest.sources import SOURCES
 from ingest.sources.base import Source, Webhook
 

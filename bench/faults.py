@@ -37,8 +37,8 @@ from graph.settings import Settings
 from ingest import examples as ex
 from ingest import signatures
 from ingest.inbox import CLAIMED, PENDING, Inbox
+from ingest.pipeline.events import to_event
 from ingest.pipeline.prepare import Pipeline
-from ingest.reader import to_event
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "fault-run-secret"
@@ -91,14 +91,9 @@ def expected_counts(n: int) -> Counter[str]:
 
 def receiver_app() -> Any:
     """The webhook receiver alone (it needs no Neo4j), for uvicorn --factory."""
-    from fastapi import FastAPI
+    from api.app import create_receiver
 
-    from api.webhooks import router
-
-    app = FastAPI(title="tracegraph webhook receiver")
-    app.include_router(router)
-    app.state.inbox = Inbox(Path(os.environ["TRACEGRAPH_INBOX"]))
-    return app
+    return create_receiver()
 
 
 class Process:

@@ -4,22 +4,28 @@ traceback), and how a change is named.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, NoReturn, TypeVar
 
 import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from export.archive import Unreadable
 from export.scope import ExportError, ExportNotFound
 from graph import local_neo4j
-from graph.driver import GraphUnavailable
+from graph.driver import GraphUnavailable, run_with_graph
 from graph.metrics import MetricsError
 from graph.policy import PolicyError
+from graph.settings import Settings
 from ingest.git_repo import GitError
 from ingest.identity import IdentityError
+from ingest.pipeline.events import Rejection
 
 T = TypeVar("T")
 # owner/repo#42, or group/project!17 on GitLab.
@@ -59,3 +65,32 @@ def user_errors(func: Callable[..., T]) -> Callable[..., T]:
 
     wrapper.user_errors = True  # type: ignore[attr-defined]  # copied onto click's own wrappers: tests look for it
     return wrapper
+
+
+@contextlib.contextmanager
+def progress(label: str, total: int | None, unit: str) -> Iterator[Callable[..., None]]:
+    """A progress bar on stderr (gone when done); yields `advance(n=1, **fields)`."""
+    with Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(unit),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(unit, total=total)
+        yield lambda n=1, **fields: bar.advance(task, n)
+
+
+def report_rejection(rejection: Rejection) -> None:
+    """One line on stderr for an event the pipeline refused."""
+    click.echo(f"rejected {rejection.location}: {rejection.reason}", err=True)
+
+
+def check_external(settings: Settings) -> bool:
+    """When NEO4J_URI names a server, check that it answers (raising what the user must fix); else False."""
+    if not settings.neo4j_uri:
+        return False
+    run_with_graph(settings, lambda g: asyncio.sleep(0), ensure=True)
+    return True

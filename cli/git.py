@@ -7,41 +7,22 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from cli.common import fail, user_errors
+from cli.common import fail, progress, report_rejection, user_errors
 from graph.driver import Graph, run_with_graph
 from graph.settings import Settings, get_settings
 from ingest.git_repo import GitIngestor, GitRepo, GitSummary, count_commits, git_since, open_repository
 from ingest.identity import Identities
-from ingest.runner import Rejection
 
 # owner/name, or group/subgroup/name on GitLab.
 REPO_NAME = re.compile(r"[^\s/]+(?:/[^\s/]+)+")
 
 
 async def _run(graph: Graph, settings: Settings, repo: GitRepo, since: str | None, ids: Identities) -> GitSummary:
-    def rejected(r: Rejection) -> None:
-        click.echo(f"rejected {r.location}: {r.reason}", err=True)
-
     total = await count_commits(repo, since)
-    with Progress(
-        TextColumn(f"ingesting {repo.name}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as progress:
-        task = progress.add_task("commits", total=total)
+    with progress(f"ingesting {repo.name}", total, "commits") as advance:
         ingestor = GitIngestor(
-            graph,
-            repo,
-            ids,
-            settings.quarantine_dir,
-            on_commit=lambda _: progress.advance(task),
-            on_reject=rejected,
+            graph, repo, ids, settings.quarantine_dir, on_commit=lambda _: advance(), on_reject=report_rejection
         )
         return await ingestor.run(since)
 

@@ -9,11 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cli.access import audit, token
-from cli.common import CHANGE_REF, fail, user_errors
+from cli.common import CHANGE_REF, check_external, fail, progress, report_rejection, user_errors
 from cli.export import export, verify_export
 from cli.git import ingest_git
 from cli.inbox import inbox as inbox_command
@@ -26,8 +24,11 @@ from graph.policy import load_policy
 from graph.settings import get_settings
 from ingest.demo import DEMO_CHANGE
 from ingest.demo import envelopes as demo_envelopes
-from ingest.reader import list_files, to_event
-from ingest.runner import Rejection, Summary, ingest_events, ingest_paths, text_suffixes
+from ingest.pipeline.events import to_event
+from ingest.pipeline.feed import Summary
+from ingest.pipeline.prepare import text_suffixes
+from ingest.reader import list_files
+from ingest.runner import ingest_events, ingest_paths
 from ingest.sources import SOURCES
 
 
@@ -47,8 +48,7 @@ def db() -> None:
 def db_start() -> None:
     """Start the local Neo4j (idempotent); returns once Bolt answers and prints its URI."""
     settings = get_settings()
-    if settings.neo4j_uri:
-        run_with_graph(settings, lambda g: asyncio.sleep(0), ensure=True)
+    if check_external(settings):
         click.echo(f"NEO4J_URI is set: using {settings.neo4j_uri}; nothing was booted.")
         return
     server = local_neo4j.start(settings, log=lambda line: click.echo(line, err=True))
@@ -63,8 +63,7 @@ def db_start() -> None:
 def db_status() -> None:
     """Say whether Neo4j is running and where; exit 1 when it is not."""
     settings = get_settings()
-    if settings.neo4j_uri:
-        run_with_graph(settings, lambda g: asyncio.sleep(0), ensure=True)
+    if check_external(settings):
         click.echo(f"using NEO4J_URI {settings.neo4j_uri}: it answers")
         return
     server = local_neo4j.status(settings)
@@ -86,12 +85,7 @@ def db_stop() -> None:
 
 
 def _print_summary(summary: Summary) -> None:
-    w = summary.written
-    click.echo(
-        f"read {summary.read} events: {summary.accepted} accepted, {len(summary.rejected)} rejected; "
-        f"{w.nodes_created} nodes and {w.edges_created} edges created, {w.properties_set} properties set; "
-        f"{summary.seconds:.1f} s"
-    )
+    click.echo(summary.line())
     redacted = {k: v for k, v in summary.redactions.items() if v}
     if redacted:
         click.echo("secrets redacted: " + ", ".join(f"{k} {v}" for k, v in sorted(redacted.items())))
@@ -109,27 +103,16 @@ def ingest(paths: tuple[Path, ...], source: str | None, type_: str | None) -> No
         fail(f"unknown source {source!r} (known: {', '.join(sorted(SOURCES))})")
     files = list_files(list(paths), text_suffixes(source))
 
-    def rejected(r: Rejection) -> None:
-        click.echo(f"rejected {r.location}: {r.reason}", err=True)
-
     async def work(graph: Graph) -> Summary:
-        with Progress(
-            TextColumn("ingesting"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=Console(stderr=True),
-            transient=True,
-        ) as progress:
-            task = progress.add_task("files", total=len(files))
+        with progress("ingesting", len(files), "files") as advance:
             return await ingest_paths(
                 graph,
                 list(paths),
                 source=source,
                 type=type_,
                 quarantine_dir=settings.quarantine_dir,
-                on_reject=rejected,
-                on_file=lambda _: progress.advance(task),
+                on_reject=report_rejection,
+                on_file=lambda _: advance(),
                 files=files,
             )
 

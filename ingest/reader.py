@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-from ingest.pipeline.events import Event, Unreadable, content_id
+from ingest.pipeline.events import Event, Unreadable, content_id, to_event
 from ingest.timestamps import now
 
 JSON_SUFFIXES = {".json", ".jsonl", ".ndjson"}
@@ -29,45 +28,6 @@ def list_files(paths: list[Path], text_suffixes: frozenset[str] = frozenset()) -
         else:
             found.append(path)
     return found
-
-
-def to_event(doc: Any, raw: str, location: str, *, source: str | None, type: str | None) -> Event | Unreadable:
-    """An envelope becomes an event as it says; anything else is a bare payload of --source/--type."""
-    if isinstance(doc, dict) and "source" in doc and "payload" in doc:
-        return _from_envelope(doc, raw, location)
-    if source is None:
-        return Unreadable(
-            location,
-            "not an event envelope {source, type, id, payload}; for a bare payload pass --source (and --type)",
-            raw,
-        )
-    return Event(source=source, type=type, id=content_id(raw), payload=doc, received_at=now(), location=location)
-
-
-def _from_envelope(doc: dict[str, Any], raw: str, location: str) -> Event | Unreadable:
-    problems = [
-        f"envelope field {name!r} must be {kind}"
-        for name, kind, ok in (
-            ("source", "a non-empty string", isinstance(doc.get("source"), str) and doc.get("source")),
-            ("type", "a string", doc.get("type") is None or isinstance(doc.get("type"), str)),
-            ("id", "a string or number", doc.get("id") is None or isinstance(doc.get("id"), str | int)),
-            ("subject", "an object", doc.get("subject") is None or isinstance(doc.get("subject"), dict)),
-        )
-        if not ok
-    ]
-    if problems:
-        return Unreadable(location, "; ".join(problems), raw)
-    event_id = str(doc["id"]) if doc.get("id") not in (None, "") else content_id(raw)
-    received = doc["received_at"] if isinstance(doc.get("received_at"), str) else now()
-    return Event(
-        source=doc["source"],
-        type=doc.get("type") or None,
-        id=event_id,
-        payload=doc["payload"],
-        received_at=received,
-        subject=doc.get("subject"),
-        location=location,
-    )
 
 
 def read_file(

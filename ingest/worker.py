@@ -27,9 +27,8 @@ from graph.batch import Batch
 from graph.driver import Graph
 from graph.writer import write_batch
 from ingest.inbox import FAILED, PENDING, QUARANTINE, Claim, Inbox, read_entry
-from ingest.pipeline.events import Event, Rejected, Unreadable
+from ingest.pipeline.events import Event, Rejected, Unreadable, to_event
 from ingest.pipeline.prepare import Pipeline
-from ingest.reader import to_event
 
 BATCH_SIZE = 100
 MAX_STRIKES = 5

@@ -147,7 +147,7 @@ async def _demo_html(change: str, load_demo: bool) -> tuple[str, str]:
     from graph.policy import load_policy
     from graph.settings import get_settings
     from ingest.demo import envelopes
-    from ingest.reader import to_event
+    from ingest.pipeline.events import to_event
     from ingest.runner import ingest_events
 
     settings = get_settings()

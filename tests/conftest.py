@@ -22,8 +22,8 @@ from graph import schema as graph_schema
 from graph.driver import Graph
 from graph.driver import run_with_graph as run_graph  # the name the tests import it by
 from graph.settings import Settings
+from ingest.pipeline.events import to_event
 from ingest.pipeline.feed import Summary
-from ingest.reader import to_event
 from ingest.runner import ingest_events
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
