@@ -1,7 +1,7 @@
 """A whole graph as plain, sorted data: what two ingests of the same events must agree on.
 
 Writer bookkeeping (`_v`, `_v_<prop>`) is left out, and so, unless asked, is how each fact travelled
-(`receivedAt`, a document's `location`): the same event received as a webhook today and from a file
+(`receivedAt`, a document's `location` and `via`): the same event received as a webhook today and from a file
 tomorrow is the same fact.
 """
 
@@ -18,7 +18,7 @@ from graph.queries.core import SNAPSHOT_EDGES, SNAPSHOT_NODES
 from graph.vocabulary import KEYS, Label
 from graph.writer import is_bookkeeping
 
-TRAVEL = frozenset({"receivedAt", "location"})
+TRAVEL = frozenset({"receivedAt", "location", "via"})
 VOCABULARY = frozenset(label.value for label in Label)
 
 

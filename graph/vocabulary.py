@@ -67,7 +67,7 @@ KEYS: dict[Label, str] = {
 ORIGIN_PROPERTIES = frozenset({"source", "sourceEventId", "receivedAt"})
 # How a fact travelled (when and through what it arrived), not the fact: a replay that differs only
 # in these writes nothing, so the first arrival is the one kept.
-TRANSPORT_PROPERTIES = ORIGIN_PROPERTIES | {"location"}
+TRANSPORT_PROPERTIES = ORIGIN_PROPERTIES | {"location", "via"}
 
 PROPERTIES: dict[Label, frozenset[str]] = {
     Label.AGENT_SESSION: frozenset(
@@ -199,7 +199,7 @@ PROPERTIES: dict[Label, frozenset[str]] = {
     Label.POSTMORTEM: frozenset(
         {"title", "rootCause", "actionItems", "digest", "url", "incidentIds", "date", "summary"}
     ),
-    Label.SOURCE_EVENT: frozenset({"type", "digest", "body", "location"}),
+    Label.SOURCE_EVENT: frozenset({"type", "digest", "body", "location", "via"}),
 }
 
 EDGE_PROPERTIES: frozenset[str] = ORIGIN_PROPERTIES | {"inferred", "confidence"}

@@ -317,19 +317,21 @@ def commit_event(repo: GitRepo, commit: GitCommit, received_at: str) -> Event:
         "deletions": None if commit.is_merge else commit.deletions,
     }
     event_id = f"{repo.name}@{commit.sha}"
-    return Event(SOURCE, "commit", event_id, payload, received_at, location=f"{repo.root}@{commit.sha}")
+    return Event(SOURCE, "commit", event_id, payload, received_at, location=f"{repo.root}@{commit.sha}", via=SOURCE)
 
 
 def note_event(repo: GitRepo, commit: GitCommit, received_at: str) -> Event:
     """The git-ai note on a commit as the git-ai source reads it, versioned by the commit's time."""
     payload = {"commit": commit.sha, "note": commit.note, "at": commit.committed_at}
     location = f"{repo.root}@{commit.sha} ({NOTES_REF})"
-    return Event("git-ai", "note", f"{repo.name}@{commit.sha}:note", payload, received_at, location=location)
+    return Event(
+        "git-ai", "note", f"{repo.name}@{commit.sha}:note", payload, received_at, location=location, via=SOURCE
+    )
 
 
 def repository_event(repo: GitRepo, received_at: str) -> Event:
     """The repository itself: its name and web address."""
-    return Event(SOURCE, "repository", repo.name, {"name": repo.name, "url": repo.url}, received_at)
+    return Event(SOURCE, "repository", repo.name, {"name": repo.name, "url": repo.url}, received_at, via=SOURCE)
 
 
 # --- the driver ----------------------------------------------------------------------------------

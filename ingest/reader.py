@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,6 +10,8 @@ from pathlib import Path
 from ingest.pipeline.events import Event, Unreadable, content_id, to_event
 from ingest.timestamps import now
 
+# How events read here arrived (Event.via): from a file someone handed to tracegraph.
+FILE = "file"
 JSON_SUFFIXES = {".json", ".jsonl", ".ndjson"}
 LINE_SUFFIXES = {".jsonl", ".ndjson"}
 SKIP_DIRS = {".git", "node_modules", "__pycache__", ".venv"}
@@ -39,9 +42,7 @@ def read_file(
         # A file named on the command line for a text source is text unless it is plainly JSON.
         if source is not None and text_suffixes and (suffix in text_suffixes or suffix not in JSON_SUFFIXES):
             text = path.read_text(encoding="utf-8")
-            yield Event(
-                source=source, type=type, id=content_id(text), payload=text, received_at=now(), location=str(path)
-            )
+            yield Event(source, type, content_id(text), text, now(), location=str(path), via=FILE)
             return
         if path.suffix.lower() in LINE_SUFFIXES:
             with path.open(encoding="utf-8") as handle:
@@ -66,4 +67,5 @@ def _parse(text: str, location: str, *, source: str | None, type: str | None) ->
         return Unreadable(location, f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", text)
     except RecursionError:
         return Unreadable(location, "JSON nested too deeply to read", text[:10000])
-    return to_event(doc, text, location, source=source, type=type)
+    found = to_event(doc, text, location, source=source, type=type)
+    return dataclasses.replace(found, via=FILE) if isinstance(found, Event) else found

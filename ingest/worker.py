@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import time
 from collections import Counter
@@ -80,9 +81,12 @@ def to_event_of(entry: dict[str, Any], path: Path) -> Event | Unreadable:
     """The source event an inbox entry holds."""
     raw = json.dumps(entry, default=str)
     item = to_event(entry, raw, f"inbox:{path.name}", source=None, type=None)
-    if isinstance(item, Unreadable) and "--source" in item.reason:
-        return Unreadable(item.location, "not an event envelope: it needs a source and a payload", raw)
-    return item
+    if isinstance(item, Unreadable):
+        if "--source" in item.reason:
+            return Unreadable(item.location, "not an event envelope: it needs a source and a payload", raw)
+        return item
+    # The inbox wrote `via` itself when it stored the delivery (webhook, /events, spool).
+    return dataclasses.replace(item, via=str(entry.get("via") or "inbox"))
 
 
 def prepare(pipeline: Pipeline, entry: dict[str, Any], name: str) -> tuple[Batch | None, str | None, int]:

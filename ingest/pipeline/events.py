@@ -26,6 +26,9 @@ class Event:
     received_at: str
     subject: Mapping[str, Any] | None = None
     location: str = ""
+    # How it arrived, set by the driver that read it, never by the document: `file`, `git`,
+    # `webhook:<source>` (its signature checked), `api:events` (an ingester token), `spool:<file>`.
+    via: str = ""
 
     @property
     def origin(self) -> Origin:

@@ -136,6 +136,7 @@ def add_source_event(batch: Batch, event: Event) -> None:
         digest="sha256:" + hashlib.sha256(body.encode()).hexdigest(),
         body=body,
         location=event.location,
+        via=event.via or None,
     )
 
 
