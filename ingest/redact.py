@@ -166,6 +166,18 @@ _HINT = {kind: re.compile(pattern) for kind, pattern in _HINTS.items()}
 _ANY_HINT = re.compile("|".join(f"(?:{p})" for p in dict.fromkeys(_HINTS.values())))
 
 
+def may_hold_secrets(text: str) -> bool:
+    """Whether any rule could match somewhere in `text` (False means redact() leaves it as it is).
+
+    Hints never span a line break, so the texts of many values joined by newlines are scanned at
+    once with the same answer as one scan each: most batches hold no hint at all. ASCII text takes
+    the literal scan redact_document uses (each hint implies one of its literals).
+    """
+    if text.isascii():
+        return _DOCUMENT_HINT.search(text.lower()) is not None or _URL_PASSWORD_HINT.search(text) is not None
+    return _ANY_HINT.search(text) is not None
+
+
 def redact(text: str | None) -> str | None:
     """Return the text with every detected secret replaced by `[REDACTED:<kind>]`."""
     if not text or _ANY_HINT.search(text) is None:

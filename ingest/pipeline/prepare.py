@@ -21,7 +21,7 @@ from ingest.identity import Identities, resolve
 from ingest.pipeline.events import Event, Rejected
 from ingest.pipeline.keys import canonical
 from ingest.pipeline.storable import storable_problem
-from ingest.redact import count_redactions, redact, redact_document
+from ingest.redact import MARKER, count_redactions, may_hold_secrets, redact, redact_document
 from ingest.sources import SOURCES
 from ingest.sources.base import Source
 
@@ -66,8 +66,7 @@ class Pipeline:
         event = typed(event, self.sources)
         batch = normalise(event, self.sources)
         try:
-            redact_batch(batch)
-            redactions = sum(count_redactions(n.props) for n in batch.nodes)
+            redactions = redact_batch(batch)
             batch = resolve(canonical(batch), self.identities)
             if self.keep_raw:
                 add_source_event(batch, event)
@@ -108,19 +107,37 @@ def normalise(event: Event, sources: Mapping[str, Source] = SOURCES) -> Batch:
         ) from exc
 
 
-def redact_batch(batch: Batch) -> None:
-    """Redact every text a batch stores (keys aside), in place: a secret in a URL, a label or a check
-    name is as much a secret as one in a title, whichever source forgot to look."""
-    for rows in (batch.nodes, batch.edges):
-        for row in rows:
-            props = row.props
-            for name, value in props.items():
-                if isinstance(value, str):
-                    cleaned = redact(value)
-                    if cleaned is not value:
-                        props[name] = cleaned
-                elif isinstance(value, list) and value and isinstance(value[0], str):
-                    props[name] = [redact(v) if isinstance(v, str) else v for v in value]
+def redact_batch(batch: Batch) -> int:
+    """Redact every text a batch stores (keys aside), in place; the number of redacted secrets its nodes hold.
+
+    A secret in a URL, a label or a check name is as much a secret as one in a title, whichever
+    source forgot to look. All texts are scanned for hints in one pass first: most batches hold none.
+    """
+    texts = [v for rows in (batch.nodes, batch.edges) for row in rows for v in row.props.values() if v]
+    joined = "\n".join(
+        s if isinstance(s, str) else "\n".join(x for x in s if isinstance(x, str)) for s in _texts(texts)
+    )
+    if may_hold_secrets(joined):
+        for rows in (batch.nodes, batch.edges):
+            for row in rows:
+                _redact_props(row.props)
+    elif MARKER not in joined:
+        return 0  # nothing to redact, and no normaliser redacted anything either
+    return sum(count_redactions(n.props) for n in batch.nodes)
+
+
+def _texts(values: list[Any]) -> list[Any]:
+    return [v for v in values if isinstance(v, str) or (isinstance(v, list) and v and isinstance(v[0], str))]
+
+
+def _redact_props(props: dict[str, Any]) -> None:
+    for name, value in props.items():
+        if isinstance(value, str):
+            cleaned = redact(value)
+            if cleaned is not value:
+                props[name] = cleaned
+        elif isinstance(value, list) and value and isinstance(value[0], str):
+            props[name] = [redact(v) if isinstance(v, str) else v for v in value]
 
 
 def add_source_event(batch: Batch, event: Event) -> None:

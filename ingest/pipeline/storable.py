@@ -18,18 +18,25 @@ def storable_problem(batch: Batch) -> str | None:
         if problem := _key_problem(node.key):
             return f"{node.label} key {problem}"
         for prop, value in node.props.items():
+            # Nearly every value is short ASCII text, a bool or a float: those are fine wherever they go.
+            if value.__class__ is str and value.isascii() and len(value) <= MAX_INDEXED_BYTES:
+                continue
             if problem := _value_problem(value, indexed=prop in indexed):
                 return f"{node.label} {node.key[:80]!r} property {prop} is {problem}"
     for edge in batch.edges:
         if problem := _key_problem(edge.src_key) or _key_problem(edge.dst_key):
             return f"{edge.rel} edge key {problem}"
         for prop, value in edge.props.items():
+            if value.__class__ is str and value.isascii():
+                continue
             if problem := _value_problem(value, indexed=False):
                 return f"{edge.rel} edge property {prop} is {problem}"
     return None
 
 
 def _key_problem(key: str) -> str | None:
+    if key.isascii() and len(key) <= MAX_INDEXED_BYTES:
+        return None
     problem = _value_problem(key, indexed=True)
     return problem and problem.removeprefix("text ")
 
