@@ -18,6 +18,7 @@ for it. See `read_commits` for how the reading degrades.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import re
 import shutil
@@ -55,6 +56,11 @@ _NUMSTAT_DIFF = ["--numstat", "--root", "--find-renames"]
 _RAW_DIFF = ["--raw", "--root", "--no-renames", "--no-abbrev"]
 # How many commits with unreadable diffs are named one by one before they are only counted.
 WARN_EACH = 20
+# Rows are handed to the writer FLUSH_ROWS at a time, or sooner once the messages and notes read
+# since the last hand-over reach this many characters: git-ai notes that embed a transcript run to
+# hundreds of kilobytes, and a few hundred of them in one batch (kept as the raw document, redacted,
+# then packed for Bolt, with up to three batches queued behind the writer) took peak RSS past 300 MB.
+FLUSH_CHARS = 4_000_000
 
 
 class GitError(RuntimeError):
@@ -624,11 +630,17 @@ class GitIngestor:
             on_reject=self.on_reject,
             busy=lambda: writer.busy,
         )
+        pending_chars = 0
+        # Each event allocates a few hundred short-lived containers and almost none form cycles: at
+        # the default threshold the cycle collector keeps walking the live heap (as in ingest.parallel).
+        thresholds = gc.get_threshold()
+        gc.set_threshold(50_000, 20, 100)
         try:
             await feeder.feed(repository_event(self.repo, received_at))
             # aclosing: if a write fails, git is stopped now rather than when the loop shuts down.
             async with aclosing(read_commits(self.repo, since)) as commits:
                 async for commit in commits:
+                    pending_chars += len(commit.message) + len(commit.note or "")
                     await feeder.feed(commit_event(self.repo, commit, received_at))
                     self.summary.commits += 1
                     self.summary.merges += commit.is_merge
@@ -642,11 +654,16 @@ class GitIngestor:
                         self.summary.notes += len(feeder.summary.rejected) == refused
                     if self.on_commit:
                         self.on_commit(commit)
+                    if pending_chars >= FLUSH_CHARS:
+                        await feeder.flush()
+                        pending_chars = 0
             await feeder.flush()
             self.summary.written = await writer.drain()
         except BaseException:
             writer.cancel()
             raise
+        finally:
+            gc.set_threshold(*thresholds)
         self.summary.rejected = feeder.summary.rejected
         self.summary.redactions = sum(feeder.summary.redactions.values())
         self.summary.seconds = time.monotonic() - started
