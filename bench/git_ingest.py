@@ -474,10 +474,16 @@ def _ingest(repo: Path, home: Path, *, graph: bool, code: Path | None) -> dict[s
             env |= {"NEO4J_URI": server.neo4j_uri or "", "NEO4J_PASSWORD": server.neo4j_password or ""}
             env["NEO4J_USER"] = server.neo4j_user
             env["TRACEGRAPH_HOME"] = str(home / "client")
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         done = subprocess.run(command, capture_output=True, text=True, check=False, env=env, cwd=code)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if done.returncode != 0:
             raise SystemExit(f"ingest failed:\n{done.stderr}")
         result: dict[str, Any] = json.loads(done.stdout)
+        # CPU time of the ingest process and the git it ran (not Neo4j's): on a shared machine, wall
+        # time moves with everyone else's load, CPU seconds much less.
+        cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+        result["cpu_seconds"] = round(cpu, 2)
         return result
     finally:
         if local is not None:
@@ -488,7 +494,10 @@ def _report(name: str, result: dict[str, Any], no_graph: bool) -> None:
     rate = result["commits"] / result["seconds"] if result["seconds"] else 0
     mode = "read + parse + normalise (no graph)" if no_graph else "ingest into Neo4j"
     print(f"[{name}] {mode}: {result['commits']} commits, {result['notes']} notes in {result['seconds']:.1f} s")
-    print(f"[{name}]   = {rate:.0f} commits/s; {result['rejected']} rejected")
+    cpu = result["cpu_seconds"]
+    per_cpu = result["commits"] / cpu if cpu else 0
+    print(f"[{name}]   = {rate:.0f} commits/s; {cpu:.1f} CPU s (ingest + git) = {per_cpu:.0f} commits per CPU s")
+    print(f"[{name}]   {result['rejected']} rejected")
     print(f"[{name}]   peak RSS: ingest process {result['peak_rss_mb']} MB, git {result['git_peak_rss_mb']} MB")
     samples = ", ".join(f"{n}: {mb}" for n, mb in result["rss_samples_mb"])
     print(f"[{name}]   RSS as it went (commits, MB): {samples}")
