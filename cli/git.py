@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -11,18 +12,46 @@ import click
 from cli.common import fail, progress, report_rejection, user_errors
 from graph.driver import Graph, run_with_graph
 from graph.settings import Settings, get_settings
-from ingest.git_repo import GitIngestor, GitRepo, GitSummary, count_commits, git_since, open_repository
+from ingest.git_repo import (
+    WARN_EACH,
+    GitCommit,
+    GitIngestor,
+    GitRepo,
+    GitSummary,
+    count_commits,
+    git_since,
+    open_repository,
+)
 from ingest.identity import Identities
 
 # owner/name, or group/subgroup/name on GitLab.
 REPO_NAME = re.compile(r"[^\s/]+(?:/[^\s/]+)+")
 
 
+def _warn_incomplete(repo: GitRepo) -> Callable[[GitCommit], None]:
+    """Name the first WARN_EACH commits recorded without line counts; the summary counts the rest."""
+    told = 0
+
+    def warn(commit: GitCommit) -> None:
+        nonlocal told
+        told += 1
+        if told <= WARN_EACH:
+            click.echo(f"warning: commit {commit.sha} of {repo.name}: {commit.problem}", err=True)
+
+    return warn
+
+
 async def _run(graph: Graph, settings: Settings, repo: GitRepo, since: str | None, ids: Identities) -> GitSummary:
     total = await count_commits(repo, since)
     with progress(f"ingesting {repo.name}", total, "commits") as advance:
         ingestor = GitIngestor(
-            graph, repo, ids, settings.quarantine_dir, on_commit=lambda _: advance(), on_reject=report_rejection
+            graph,
+            repo,
+            ids,
+            settings.quarantine_dir,
+            on_commit=lambda _: advance(),
+            on_reject=report_rejection,
+            on_incomplete=_warn_incomplete(repo),
         )
         return await ingestor.run(since)
 
@@ -38,6 +67,17 @@ def _print_summary(summary: GitSummary) -> None:
     )
     if summary.redactions:
         click.echo(f"secrets redacted: git {summary.redactions}")
+    if summary.incomplete:
+        more = (
+            f" ({summary.incomplete - WARN_EACH} more than the ones named above)"
+            if summary.incomplete > WARN_EACH
+            else ""
+        )
+        click.echo(
+            f"warning: {summary.incomplete} commits recorded without line counts{more}: objects their diffs need "
+            "are not in this clone (a partial, blobless or shallow one?). Ingest a full clone to add them.",
+            err=True,
+        )
 
 
 @click.command("ingest-git")

@@ -4,6 +4,14 @@ A note is an attestation section (file paths, then indented `key ranges` lines),
 exactly `---`, then a JSON object with `prompts` (legacy AI sessions), `sessions` (AI sessions)
 and `humans` (known human authors). Keys route by prefix: `s_…::t_…` to `sessions`, `h_…` to
 `humans`, bare hex to `prompts`. Both the `git-ai` source and `tracegraph ingest-git` use this.
+
+Real notes hold one more kind of key than the v3 spec shows. git-ai names a line's author by the
+agent's hash when its checkpoint knows the agent, and otherwise by the checkpoint kind itself
+(`CheckpointKind::to_str` in git-ai's working_log.rs): `ai_agent` and `ai_tab` for AI edits whose
+agent is unknown, `human` and `known_human` for a person's. git-ai writes every key but `human`
+into the note and reads any key that is not `human` or `h_…` as AI; so do we. A kind key names no
+session of its own, so its lines become an anonymous session of that one commit
+(`commit:<sha>:ai_agent`), never one node shared by every commit that has such lines.
 """
 
 from __future__ import annotations
@@ -23,12 +31,17 @@ DIVIDER = "---"
 SCHEMA_PREFIX = "authorship/3."
 SUMMARY_CHARS = 280
 
-_SESSION_KEY = re.compile(r"(?P<session>s_[0-9a-fA-F]+)::t_[0-9a-fA-F]+")
+# git-ai resolves a session key by what precedes "::" (ai_session_key in git-ai's recovery code).
+_SESSION_KEY = re.compile(r"(?P<session>s_[0-9a-fA-F]+)(?:::t_[0-9a-fA-F]+)?")
 _HUMAN_KEY = re.compile(r"h_[0-9a-fA-F]+")
+# Checkpoint kinds git-ai writes as the key when a checkpoint names no agent or person.
+ANONYMOUS_AI_KEYS = frozenset({"ai_agent", "ai_tab"})
+ANONYMOUS_HUMAN_KEYS = frozenset({"human", "known_human"})
 # Legacy keys are 16 hex characters; notes written before git-ai 1.0 used 7.
 _LEGACY_KEY = re.compile(r"[0-9a-fA-F]{7,64}")
 # Twelve digits is far beyond any file; longer numbers are garbage, not line numbers.
 _RANGE = re.compile(r"(?P<start>\d{1,12})(?:-(?P<end>\d{1,12}))?")
+_RANGE_LIST = re.compile(r"\d{1,12}(?:-\d{1,12})?(?:,\d{1,12}(?:-\d{1,12})?)*")
 _IDENTITY = re.compile(r"\s*(?P<name>[^<>]*?)\s*<(?P<email>[^<>\s]+@[^<>\s]+)>\s*")
 _EMAIL = re.compile(r"[^<>\s@]+@[^<>\s@]+")
 
@@ -38,16 +51,18 @@ class NoteSession:
     """An AI session of the note: a `sessions` record (s_ key) or a legacy `prompts` record."""
 
     key: str
-    kind: str  # "session" or "prompt"
+    kind: str  # "session", "prompt", or "anonymous" (a checkpoint-kind key such as ai_agent)
     tool: str | None = None
     conversation_id: str | None = None
     model: str | None = None
     human_author: str | None = None
     prompt_summary: str | None = None
 
-    @property
-    def id(self) -> str:
-        """The AgentSession key: the tool's own conversation id, so other sources naming it meet here."""
+    def session_id(self, sha: str) -> str:
+        """The AgentSession key: the tool's own conversation id, so other sources naming it meet here;
+        for an anonymous key, a session of this commit alone."""
+        if self.kind == "anonymous":
+            return f"commit:{sha}:{self.key}"
         return self.conversation_id or self.key
 
 
@@ -103,8 +118,9 @@ def parse_note(text: str) -> AuthorshipNote:
     # An AI key the metadata does not describe still names a session that wrote lines of this commit.
     for attribution in attributions:
         if attribution.is_ai and attribution.owner not in sessions:
-            kind = "session" if attribution.owner.startswith("s_") else "prompt"
-            sessions[attribution.owner] = NoteSession(key=attribution.owner, kind=kind)
+            owner = attribution.owner
+            kind = "anonymous" if owner in ANONYMOUS_AI_KEYS else "session" if owner.startswith("s_") else "prompt"
+            sessions[owner] = NoteSession(key=owner, kind=kind)
     ai_lines, human_lines = _count(attributions)
     return AuthorshipNote(
         schema_version=metadata["schema_version"],
@@ -224,27 +240,32 @@ def _path(line: str) -> str:
 def _owner(key: str, number: int) -> tuple[str, bool]:
     if session := _SESSION_KEY.fullmatch(key):
         return session["session"], True
-    if _HUMAN_KEY.fullmatch(key):
+    if _HUMAN_KEY.fullmatch(key) or key in ANONYMOUS_HUMAN_KEYS:
         return key, False
-    if _LEGACY_KEY.fullmatch(key):
+    if _LEGACY_KEY.fullmatch(key) or key in ANONYMOUS_AI_KEYS:
         return key, True
     raise ValueError(
-        f"authorship note line {number}: {key!r} is not a session (s_…::t_…), human (h_…) or legacy (hex) key"
+        f"authorship note line {number}: {key[:80]!r} is not a session (s_…::t_…), human (h_…), legacy (hex) "
+        "or checkpoint-kind (ai_agent, ai_tab, human, known_human) key"
     )
 
 
 def _ranges(spec: str, number: int) -> tuple[tuple[int, int], ...]:
-    ranges = []
+    # Most specs are well formed: one scan validates the whole list (a regex per part was a quarter
+    # of parsing a real-shaped note); a spec that fails is walked part by part to say which part.
+    if _RANGE_LIST.fullmatch(spec):
+        ranges = []
+        for part in spec.split(","):
+            start, _, end = part.partition("-")
+            first, last = int(start), int(end or start)
+            if first < 1 or last < first:
+                raise ValueError(f"authorship note line {number}: line range {part!r} must be 1-indexed and ascending")
+            ranges.append((first, last))
+        return tuple(ranges)
     for part in spec.split(","):
-        match = _RANGE.fullmatch(part)
-        if match is None:
+        if _RANGE.fullmatch(part) is None:
             raise ValueError(f"authorship note line {number}: {part!r} is not a line number or range like 19-222")
-        start = int(match["start"])
-        end = int(match["end"]) if match["end"] else start
-        if start < 1 or end < start:
-            raise ValueError(f"authorship note line {number}: line range {part!r} must be 1-indexed and ascending")
-        ranges.append((start, end))
-    return tuple(ranges)
+    raise AssertionError("unreachable: every part is a range, so the list is one")  # pragma: no cover
 
 
 def _count(attributions: tuple[Attribution, ...]) -> tuple[int, int]:
@@ -294,7 +315,7 @@ def add_note(batch: Batch, event: Event, sha: str, note: AuthorshipNote, *, at: 
         aiShare=note.ai_share,
     )
     for session in note.sessions.values():
-        node = (Label.AGENT_SESSION, session.id)
+        node = (Label.AGENT_SESSION, session.session_id(sha))
         batch.node(
             *node,
             version=version,

@@ -95,6 +95,10 @@ def _p(pattern: str) -> re.Pattern[str]:
 
 # GitHub's noreply addresses for apps look like "<id>+<app>[bot]@users.noreply.github.com".
 _GH_NOREPLY = r"(?:\d+\+)?{}@users\.noreply\.github\.com"
+# What may follow a tool's name when the co-author line also names the model: a parenthesis
+# ("aider (openai/gpt-4o)", "Cursor Agent (claude-4-sonnet)") or words with a version digit in them
+# ("Codex gpt-5.6-terra"). A version digit is what tells a model from a person's surname.
+_MODEL_SUFFIX = r"(?:\s+\(.*\)|\s+[\w./:-]*\d[\w./:-]*(?:\s+[\w./:-]+)*)?"
 
 # Names are matched strictly: "Claude" or "Claude Opus 4" is the agent, "Claude Dupont" is a person.
 KNOWN_AI_TOOLS: tuple[AiTool, ...] = (
@@ -105,12 +109,12 @@ KNOWN_AI_TOOLS: tuple[AiTool, ...] = (
     ),
     AiTool(
         "copilot",
-        _p(r"(?:github )?copilot|copilot-swe-agent(?:\[bot\])?|github-copilot(?:\[bot\])?"),
+        _p(r"(?:(?:github )?copilot|copilot-swe-agent(?:\[bot\])?|github-copilot(?:\[bot\])?)" + _MODEL_SUFFIX),
         _p(r"copilot@github\.com|" + _GH_NOREPLY.format(r"(?:copilot|copilot-swe-agent(?:\[bot\])?)")),
     ),
     AiTool(
         "cursor",
-        _p(r"cursor(?: agent|agent)?(?:\[bot\])?"),
+        _p(r"(?:cursor(?: agent|agent)?(?:\[bot\])?)" + _MODEL_SUFFIX),
         _p(r"cursoragent@cursor\.com|" + _GH_NOREPLY.format(r"cursor(?:agent)?(?:\[bot\])?")),
     ),
     AiTool(
@@ -121,12 +125,12 @@ KNOWN_AI_TOOLS: tuple[AiTool, ...] = (
     AiTool("aider", _p(r"aider(?: \(.*\))?"), _p(r"noreply@aider\.chat")),
     AiTool(
         "codex",
-        _p(r"(?:openai )?codex|chatgpt-codex-connector(?:\[bot\])?"),
-        _p(r"codex@openai\.com|" + _GH_NOREPLY.format(r"chatgpt-codex-connector(?:\[bot\])?")),
+        _p(r"(?:(?:openai )?codex|chatgpt-codex-connector(?:\[bot\])?)" + _MODEL_SUFFIX),
+        _p(r"(?:codex|noreply)@openai\.com|" + _GH_NOREPLY.format(r"chatgpt-codex-connector(?:\[bot\])?")),
     ),
     AiTool(
         "gemini",
-        _p(r"gemini(?: cli| code assist)?|gemini-code-assist(?:\[bot\])?"),
+        _p(r"(?:gemini(?: cli| code assist)?|gemini-code-assist(?:\[bot\])?)" + _MODEL_SUFFIX),
         _p(r".*gemini-code-assist.*"),
     ),
     AiTool(
@@ -136,12 +140,64 @@ KNOWN_AI_TOOLS: tuple[AiTool, ...] = (
     ),
 )
 
+# Words that name a tool or a vendor's product rather than a model; dropped from a co-author's name
+# before what is left is read as the model ("Codex gpt-5-codex" → gpt-5-codex, "Claude Code" → none).
+_PRODUCT_WORDS = frozenset(
+    {"agent", "ai", "aider", "amazon", "assist", "chatgpt", "cli", "code", "codex", "connector", "copilot"}
+    | {"cursor", "cursoragent", "devin", "developer", "github", "google", "integration", "openai", "q"}
+)
+# A model family alone ("Claude", "Gemini") names no model.
+_FAMILIES = frozenset({"claude", "gemini"})
+_PARENTHESIS = re.compile(r"\(([^()]*(?:\([^()]*\)[^()]*)*)\)")
+_BOT = re.compile(r"\[bot\]", re.I)
+_SEPARATORS = re.compile(r"\s+")
+
+
+def normalise_model(name: str | None) -> str | None:
+    """A model name as the graph keeps it: lower case, words joined by hyphens, dots kept, no provider
+    prefix ("Claude Opus 4.6" → claude-opus-4.6, "openai/gpt-4o" → gpt-4o); None when nothing is left."""
+    if not name:
+        return None
+    text = name.strip().strip("\"'").rsplit("/", 1)[-1]
+    text = _SEPARATORS.sub("-", text.lower()).strip("-.:")
+    text = re.sub(r"-{2,}", "-", text)
+    return text[:200] or None
+
+
+def _model_words(text: str) -> str | None:
+    words = [w for w in _SEPARATORS.split(_BOT.sub("", text).strip().lower()) if w]
+    kept = [w for w in words if w not in _PRODUCT_WORDS]
+    if not kept or set(kept) <= _FAMILIES:
+        return None
+    model = "-".join(kept)
+    # A model has a version ("4.6", "gpt-4o", "o3") or a tier ("Claude Opus"); anything else is not one.
+    if not re.search(r"\d|opus|sonnet|haiku|flash|pro|ultra|nano", model):
+        return None
+    return normalise_model(model)
+
+
+def co_author_model(name: str) -> str | None:
+    """The model an AI co-author's display name carries, normalised, or None when it names none:
+    the name without its parentheses first ("Claude Opus 4.6 (1M context)" → claude-opus-4.6), then
+    what a parenthesis holds ("aider (openai/gpt-4o)" → gpt-4o)."""
+    outside = _PARENTHESIS.sub(" ", name)
+    if found := _model_words(outside):
+        return found
+    for inside in _PARENTHESIS.findall(name):
+        if found := _model_words(_PARENTHESIS.sub(" ", inside)):
+            return found
+    return None
+
+
+def _identity(co_author: str) -> tuple[str, str]:
+    match = _CO_AUTHOR.fullmatch(co_author)
+    name, email = (match["name"], match["email"]) if match else (co_author, "")
+    return name.strip().strip('"'), email.strip()
+
 
 def ai_tool(co_author: str) -> str | None:
     """The AI tool a `Name <email>` co-author stands for, or None for a person."""
-    match = _CO_AUTHOR.fullmatch(co_author)
-    name, email = (match["name"], match["email"]) if match else (co_author, "")
-    name, email = name.strip().strip('"'), email.strip()
+    name, email = _identity(co_author)
     return next((row.tool for row in KNOWN_AI_TOOLS if row.matches(name, email)), None)
 
 
@@ -150,6 +206,8 @@ def ai_links(sha: str, message: str | None) -> list[AiLink]:
     sessions: list[str] = []
     tools: list[str] = []
     model: str | None = None
+    # The model each tool's co-author line names ("Claude Opus 4.6" → claude-opus-4.6), first one kept.
+    models: dict[str, str] = {}
     for key, value in parse_trailers(message):
         lowered = key.lower()
         if not value:
@@ -157,15 +215,19 @@ def ai_links(sha: str, message: str | None) -> list[AiLink]:
         if lowered in SESSION_KEYS:
             sessions.append(value)
         elif lowered in MODEL_KEYS:
-            model = model or value
+            model = model or normalise_model(value)
         elif lowered in TOOL_KEYS:
             # "AI-Tool: Claude Code" and "AI-Tool: claude-code" name the same tool.
             tools.append(ai_tool(value) or re.sub(r"\s+", "-", value.lower()))
         elif lowered == CO_AUTHOR_KEY and (tool := ai_tool(value)):
             tools.append(tool)
+            if found := co_author_model(_identity(value)[0]):
+                models.setdefault(tool, found)
     tools = list(dict.fromkeys(tools))
+    # An explicit AI-Model trailer is what the author chose to state: it wins over a display name.
     if sessions:
         tool = tools[0] if tools else None
-        return [AiLink(session, tool, model) for session in dict.fromkeys(sessions)]
+        found = model or (models.get(tool) if tool else None)
+        return [AiLink(session, tool, found) for session in dict.fromkeys(sessions)]
     # No session id: a synthetic session per tool stands for "this tool co-wrote this commit".
-    return [AiLink(f"commit:{sha}:{tool}", tool, model) for tool in tools]
+    return [AiLink(f"commit:{sha}:{tool}", tool, model or models.get(tool)) for tool in tools]

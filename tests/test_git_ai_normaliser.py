@@ -97,7 +97,7 @@ def test_parse_note_routes_keys_and_reads_records() -> None:
         "c0ffee00-1111-4222-8333-444455556666",
         "session",
     )
-    assert first.id == "c0ffee00-1111-4222-8333-444455556666"
+    assert first.session_id(SESSIONS_SHA) == "c0ffee00-1111-4222-8333-444455556666"
     paths = [(a.path, a.owner, a.is_ai, a.ranges) for a in note.attributions]
     assert paths == [
         ("api/handlers.go", "s_0a1b2c3d4e5f60", True, ((1, 12), (20, 29))),
@@ -117,7 +117,89 @@ def test_legacy_transcript_gives_a_redacted_prompt_summary() -> None:
 def test_attested_key_missing_from_the_metadata_still_names_a_session() -> None:
     note = parse_note("a.py\n  s_00000000000001::t_00000000000002 1-3\n---\n" + json.dumps(_metadata()))
     assert note.ai_lines == 3
-    assert note.sessions["s_00000000000001"].id == "s_00000000000001"
+    assert note.sessions["s_00000000000001"].session_id(SESSIONS_SHA) == "s_00000000000001"
+
+
+# Keys real notes hold. git-ai keys a line by its agent's hash when the checkpoint names the agent and
+# by the checkpoint kind when it does not (CheckpointKind::to_str: ai_agent, ai_tab, human,
+# known_human); it writes every key but "human" and reads any key that is not "human" or h_… as AI.
+@pytest.mark.parametrize(
+    ("key", "owner", "is_ai"),
+    [
+        ("s_c9883b05a2487d::t_9f8e7d6c5b4a32", "s_c9883b05a2487d", True),
+        ("s_c9883b05a2487d", "s_c9883b05a2487d", True),  # git-ai resolves a session by what precedes '::'
+        ("h_31dce776f88375", "h_31dce776f88375", False),
+        ("a1b2c3d4e5f60718", "a1b2c3d4e5f60718", True),  # legacy, 16 hex
+        ("9e8d7c6", "9e8d7c6", True),  # legacy, 7 hex (before git-ai 1.0)
+        ("ai_agent", "ai_agent", True),  # an agent edit whose checkpoint had no agent id
+        ("ai_tab", "ai_tab", True),  # a tab completion whose checkpoint had no agent id
+        ("known_human", "known_human", False),
+        ("human", "human", False),
+    ],
+)
+def test_attestation_keys_real_notes_hold(key: str, owner: str, is_ai: bool) -> None:
+    note = parse_note(f"src/a.py\n  {key} 1-4,9\n---\n" + json.dumps(_metadata()))
+    (attribution,) = note.attributions
+    assert (attribution.owner, attribution.is_ai, attribution.ranges) == (owner, is_ai, ((1, 4), (9, 9)))
+    assert (note.ai_lines, note.human_lines) == ((5, 0) if is_ai else (0, 5))
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "not-a-key",
+        "claude",
+        "AI_AGENT",  # git-ai writes the kinds in lower case only
+        "ai_agent::t_9f8e7d6c5b4a32",
+        "s_zz::t_9f8e7d6c5b4a32",
+        "s_c9883b05a2487d::t_",
+        "h_",
+        "h_31dce776f88375::t_9f8e7d6c5b4a32",
+        "abcdef",  # six hex characters: shorter than any hash git-ai ever wrote
+        '"ai_agent"',
+    ],
+)
+def test_keys_no_git_ai_writes_are_still_refused(key: str) -> None:
+    with pytest.raises(ValueError, match="is not a session"):
+        parse_note(f"src/a.py\n  {key} 1-4\n---\n" + json.dumps(_metadata()))
+
+
+def test_anonymous_ai_lines_become_a_session_of_that_commit_alone() -> None:
+    """The shape of the notes that were refused: agent-hash keys and ai_agent keys in one note."""
+    text = "\n".join(
+        [
+            "src/cli.rs",
+            "  s_4bc25a9d71eb98::t_85fc274455f89a 32,56",
+            "  ai_agent 60-69",
+            "src/lib.rs",
+            "  ai_agent 1-5",
+            "  ai_tab 7",
+            "  h_55c03ed47cd416 8-9",
+            "---",
+            json.dumps(
+                _metadata(
+                    humans={"h_55c03ed47cd416": {"author": "Sasha <sasha@example.com>"}},
+                    sessions={"s_4bc25a9d71eb98": {"agent_id": {"tool": "codex", "id": "019f", "model": "gpt-5.5"}}},
+                )
+            ),
+        ]
+    )
+    note = parse_note(text)
+    assert (note.ai_lines, note.human_lines) == (18, 2)
+    assert {key: s.kind for key, s in note.sessions.items()} == {
+        "s_4bc25a9d71eb98": "session",
+        "ai_agent": "anonymous",
+        "ai_tab": "anonymous",
+    }
+    first, second = Batch(), Batch()
+    add_note(first, event("unused"), LEGACY_SHA, note)
+    add_note(second, event("unused"), EMPTY_SHA, note)
+    assert sorted(sessions(first)) == ["019f", f"commit:{LEGACY_SHA}:ai_agent", f"commit:{LEGACY_SHA}:ai_tab"]
+    assert sessions(first)[f"commit:{LEGACY_SHA}:ai_agent"] == {}  # nothing known but that an AI wrote lines
+    # Two commits with anonymous AI lines share no session (which would tie their operators together).
+    assert set(sessions(first)) & set(sessions(second)) == {"019f"}
+    anonymous = [(f"commit:{LEGACY_SHA}:{key}", LEGACY_SHA) for key in ("ai_agent", "ai_tab")]
+    assert edges(first, Rel.AUTHORED) == sorted([("019f", LEGACY_SHA), *anonymous])
 
 
 def _metadata(**extra: Any) -> dict[str, Any]:
@@ -146,6 +228,7 @@ META = json.dumps(_metadata())
         ("  abcdef0 1-2\n---\n" + META, "line 1: attestation entry before any file path"),
         ("a.py\n  abcdef0\n---\n" + META, "line 2: expected '  <key> <ranges>'"),
         ("a.py\n  not-a-key 1-2\n---\n" + META, "'not-a-key' is not a session"),
+        ("a.py\n  " + "ab" * 5000 + "x 1-2\n---\n" + META, "is not a session"),
         ("a.py\n  abcdef0 1-x\n---\n" + META, "'1-x' is not a line number or range"),
         ("a.py\n  abcdef0 9-3\n---\n" + META, "'9-3' must be 1-indexed and ascending"),
         ("a.py\n  abcdef0 0\n---\n" + META, "'0' must be 1-indexed"),

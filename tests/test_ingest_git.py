@@ -446,3 +446,122 @@ def test_reading_does_not_block_on_a_repository_without_commits(tmp_path: Path) 
         return [await count_commits(found, None), [c async for c in read_commits(found, None)]]
 
     assert asyncio.run(read()) == [0, []]
+
+
+# --- clones that are not whole: partial, damaged, shallow -------------------------------------------
+
+
+def _read(repo: Path) -> dict[str, Any]:
+    """What read_commits gives for each commit of the repository at `repo`."""
+    found = open_repository(repo)
+
+    async def read() -> dict[str, Any]:
+        from ingest.git_repo import read_commits
+
+        return {c.sha: c async for c in read_commits(found, None)}
+
+    return asyncio.run(read())
+
+
+def _loose(repo: Path, sha: str) -> Path:
+    return repo / ".git" / "objects" / sha[:2] / sha[2:]
+
+
+def _in_pack_objects(repo: Path) -> dict[str, str]:
+    return dict(line.split(": ") for line in git(repo, "count-objects", "-v").splitlines())
+
+
+def _clone(source: Path, target: Path, *options: str) -> Path:
+    git(source, "config", "uploadpack.allowFilter", "true")
+    git(target.parent, "clone", "-q", "--no-local", *options, f"file://{source}", str(target))
+    return target
+
+
+def test_one_missing_blob_costs_only_the_line_counts_of_the_commits_that_need_it(
+    history: tuple[Path, dict[str, str]],
+) -> None:
+    repo, shas = history
+    whole = _read(repo)
+    # app.py as the first commit wrote it: the initial commit adds it and the flag commit changes it.
+    _loose(repo, git(repo, "rev-parse", f"{shas['initial']}:app.py").strip()).unlink()
+    found = _read(repo)
+    assert set(found) == set(whole) and len(found) == 6
+    for sha, commit in found.items():
+        if sha in (shas["initial"], shas["flag"]):
+            assert not commit.lines_known and "is missing" in (commit.problem or "")
+            assert commit.files == whole[sha].files  # the trees still say which files changed
+        else:
+            assert (commit.lines_known, commit.problem) == (True, None), sha
+            assert (commit.files, commit.additions, commit.deletions) == (
+                whole[sha].files,
+                whole[sha].additions,
+                whole[sha].deletions,
+            )
+        assert (commit.parents, commit.message) == (whole[sha].parents, whole[sha].message)
+
+
+def test_a_corrupt_object_is_found_by_trying_its_commit_alone(history: tuple[Path, dict[str, str]]) -> None:
+    repo, shas = history
+    whole = _read(repo)
+    damaged = _loose(repo, git(repo, "rev-parse", f"{shas['readme']}:README.md").strip())
+    damaged.chmod(0o644)
+    damaged.write_bytes(b"\x78\x01not zlib at all")  # there, so `rev-list --missing` cannot see it
+    found = _read(repo)
+    assert set(found) == set(whole)
+    assert [sha for sha, c in found.items() if not c.lines_known] == [shas["readme"]]
+    assert found[shas["readme"]].files == ["README.md"]
+    assert "could not read its diff" in (found[shas["readme"]].problem or "")
+    assert found[shas["bump"]].additions == whole[shas["bump"]].additions
+
+
+def test_a_shallow_clone_keeps_the_real_parents_of_where_it_ends(
+    tmp_path: Path, history: tuple[Path, dict[str, str]]
+) -> None:
+    repo, shas = history
+    shallow = _clone(repo, tmp_path / "shallow", "--depth", "2")
+    found = _read(shallow)
+    # Depth 2 from the merge: the merge, then bump and client, whose parents the clone does not hold.
+    assert set(found) == {shas["merge"], shas["bump"], shas["client"]}
+    for edge, parent in (("bump", "readme"), ("client", "flag")):
+        commit = found[shas[edge]]
+        assert commit.parents == [shas[parent]]  # what the object says, not the graft's "no parents"
+        assert not commit.files_known and not commit.lines_known
+        assert "shallow clone ends here" in (commit.problem or "")
+    assert found[shas["merge"]].problem is None
+
+
+def test_a_treeless_clone_still_gives_every_commit(tmp_path: Path, history: tuple[Path, dict[str, str]]) -> None:
+    repo, shas = history
+    treeless = _clone(repo, tmp_path / "treeless", "--filter=tree:0")
+    before = _in_pack_objects(treeless)
+    found = _read(treeless)
+    assert set(found) == set(git_log(repo)) and len(found) == 6
+    assert all(c.parents == git_log(repo)[sha] for sha, c in found.items())
+    assert any(not c.files_known for c in found.values())
+    assert _in_pack_objects(treeless) == before  # nothing was fetched from the promisor remote
+
+
+def test_a_blobless_clone_is_ingested_without_fetching_and_a_full_one_fills_the_counts(
+    settings: Settings, tmp_path: Path, history: tuple[Path, dict[str, str]]
+) -> None:
+    repo, shas = history
+    blobless = _clone(repo, tmp_path / "blobless", "--filter=blob:none")
+    before = _in_pack_objects(blobless)
+    result = cli(settings, str(blobless), "--repo", REPO)
+    assert result.exit_code == 0, result.output
+    assert f"read 6 commits of {REPO} (1 merges)" in result.stdout
+    # Nothing was fetched: the promisor remote (a file:// URL that answers) was never asked.
+    assert _in_pack_objects(blobless) == before
+    incomplete = [line for line in result.stderr.splitlines() if line.startswith("warning: commit ")]
+    assert incomplete and all("recorded without line counts" in line for line in incomplete)
+    named = {line.split()[2] for line in incomplete}
+    assert f"warning: {len(named)} commits recorded without line counts" in result.stderr
+    graph = commits(settings)
+    assert set(graph) == set(git_log(repo))
+    for sha in named:
+        assert graph[sha].additions is None and graph[sha].files, sha
+    # The same commits from a whole clone: the counts arrive, nothing else changes.
+    assert cli(settings, str(repo)).exit_code == 0
+    whole = commits(settings)
+    assert all(whole[sha].additions is not None for sha in named if sha != shas["merge"])
+    assert (whole[shas["client"]].additions, whole[shas["client"]].test_files) == (3, 1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.trailers import AiLink, ai_links, ai_tool, parse_trailers
+from ingest.trailers import AiLink, ai_links, ai_tool, normalise_model, parse_trailers
 
 SHA = "3f786850e387550fdab836ed7e6dc881de23001b"
 
@@ -67,6 +67,11 @@ def test_parse_trailers(message: str | None, expected: list[tuple[str, str]]) ->
         ("aider <aider@example.com>", "aider"),
         ("Codex <codex@openai.com>", "codex"),
         ("Codex <noreply@example.com>", "codex"),
+        ("Codex <noreply@openai.com>", "codex"),
+        ("Codex gpt-5.6-terra <noreply@example.com>", "codex"),
+        ("Cursor Agent (claude-4-sonnet) <noreply@example.com>", "cursor"),
+        ("Copilot (Claude Sonnet 4) <noreply@example.com>", "copilot"),
+        ("Gemini 2.5 Pro <noreply@example.com>", "gemini"),
         ("gemini-code-assist[bot] <176961590+gemini-code-assist[bot]@users.noreply.github.com>", "gemini"),
         ("Gemini <gemini@example.com>", "gemini"),
         ("Amazon Q Developer <amazon-q-developer@amazon.com>", "amazon-q"),
@@ -75,6 +80,8 @@ def test_parse_trailers(message: str | None, expected: list[tuple[str, str]]) ->
         ("Jane Doe <jane@example.com>", None),
         ("Claude Dupont <claude.dupont@example.com>", None),
         ("Devin Smith <devin@example.com>", None),
+        ("Codex Smith <codex.smith@example.com>", None),
+        ("Gemini Jones <gj@example.com>", None),
         ("Ann <ann@anthropic.com>", None),
         ("dependabot[bot] <49699333+dependabot[bot]@users.noreply.github.com>", None),
     ],
@@ -140,3 +147,86 @@ def msg(*trailers: str) -> str:
 )
 def test_ai_links(message: str | None, expected: list[AiLink]) -> None:
     assert ai_links(SHA, message) == expected
+
+
+# The model a co-author line names, normalised: lower case, hyphens for spaces, dots kept, no provider.
+@pytest.mark.parametrize(
+    ("co_author", "tool", "model"),
+    [
+        ("Claude Opus 4.6 <noreply@anthropic.com>", "claude-code", "claude-opus-4.6"),
+        ("Claude Opus 4.6 (1M context) <noreply@anthropic.com>", "claude-code", "claude-opus-4.6"),
+        ("Claude Sonnet 4.5 <noreply@anthropic.com>", "claude-code", "claude-sonnet-4.5"),
+        ("Claude 3.7 Sonnet <noreply@anthropic.com>", "claude-code", "claude-3.7-sonnet"),
+        ("Claude Code (claude-opus-4-6) <noreply@anthropic.com>", "claude-code", "claude-opus-4-6"),
+        ("Claude Code <noreply@anthropic.com>", "claude-code", None),
+        ("Claude <noreply@anthropic.com>", "claude-code", None),
+        ("claude[bot] <209825114+claude[bot]@users.noreply.github.com>", "claude-code", None),
+        ("Codex <noreply@openai.com>", "codex", None),
+        ("Codex gpt-5.6-terra <noreply@openai.com>", "codex", "gpt-5.6-terra"),
+        ("OpenAI Codex (GPT-5-Codex) <codex@openai.com>", "codex", "gpt-5-codex"),
+        ("GitHub Copilot <copilot@github.com>", "copilot", None),
+        ("Copilot (Claude Sonnet 4) <198982749+Copilot@users.noreply.github.com>", "copilot", "claude-sonnet-4"),
+        ("Cursor Agent <cursoragent@cursor.com>", "cursor", None),
+        ("Cursor Agent (claude-4-sonnet) <cursoragent@cursor.com>", "cursor", "claude-4-sonnet"),
+        ("Gemini 2.5 Pro <gemini@example.com>", "gemini", "gemini-2.5-pro"),
+        ("Gemini CLI <gemini@example.com>", "gemini", None),
+        ("gemini-code-assist[bot] <176961590+gemini-code-assist[bot]@users.noreply.github.com>", "gemini", None),
+        ("aider (openai/gpt-4o) <noreply@aider.chat>", "aider", "gpt-4o"),
+        ("aider (anthropic/claude-3-5-sonnet-20241022) <noreply@aider.chat>", "aider", "claude-3-5-sonnet-20241022"),
+        # A tool found by its address: a display name without a version is not a model.
+        ("Some Helper <noreply@anthropic.com>", "claude-code", None),
+    ],
+)
+def test_co_author_lines_keep_the_model_they_name(co_author: str, tool: str, model: str | None) -> None:
+    assert ai_links(SHA, msg(f"Co-Authored-By: {co_author}")) == [AiLink(f"commit:{SHA}:{tool}", tool, model)]
+
+
+@pytest.mark.parametrize(
+    ("trailers", "expected"),
+    [
+        # An explicit model trailer says what the author meant: it wins over a display name.
+        (
+            ("AI-Model: claude-opus-4-6", "Co-Authored-By: Claude Opus 4.6 <noreply@anthropic.com>"),
+            [AiLink(f"commit:{SHA}:claude-code", "claude-code", "claude-opus-4-6")],
+        ),
+        (
+            ("AI-Model: Claude Opus 4.6", "AI-Tool: claude-code"),
+            [AiLink(f"commit:{SHA}:claude-code", "claude-code", "claude-opus-4.6")],
+        ),
+        # With a session id, the session's tool is the first AI co-author, and its model that line's.
+        (
+            ("AI-Session: s-9", "Co-Authored-By: Claude Sonnet 4.5 <noreply@anthropic.com>"),
+            [AiLink("s-9", "claude-code", "claude-sonnet-4.5")],
+        ),
+        # Each tool keeps its own line's model.
+        (
+            (
+                "Co-authored-by: Codex gpt-5.5 <noreply@openai.com>",
+                "Co-authored-by: Claude Opus 4.6 <noreply@anthropic.com>",
+            ),
+            [
+                AiLink(f"commit:{SHA}:codex", "codex", "gpt-5.5"),
+                AiLink(f"commit:{SHA}:claude-code", "claude-code", "claude-opus-4.6"),
+            ],
+        ),
+    ],
+)
+def test_model_trailers_and_co_author_models(trailers: tuple[str, ...], expected: list[AiLink]) -> None:
+    assert ai_links(SHA, msg(*trailers)) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("Claude Opus 4.6", "claude-opus-4.6"),
+        ("claude-sonnet-4", "claude-sonnet-4"),
+        ("  GPT-5.1-Codex-Max ", "gpt-5.1-codex-max"),
+        ("openrouter/anthropic/claude-3.5-sonnet", "claude-3.5-sonnet"),
+        ("o3", "o3"),
+        ("", None),
+        (None, None),
+        ("---", None),
+    ],
+)
+def test_normalise_model(name: str | None, expected: str | None) -> None:
+    assert normalise_model(name) == expected
