@@ -183,9 +183,49 @@ def redact(text: str | None) -> str | None:
     if not text or _ANY_HINT.search(text) is None:
         return text
     for rule in _RULES:
-        if _HINT[rule.kind].search(text):
+        hint = _HINT[rule.kind]
+        if rule.kind == "secret-assignment":
+            text = _sub_at_names(rule, text)
+        elif hint.search(text):
             text = rule.pattern.sub(partial(_replace, rule), text)
     return text
+
+
+# What a secret's name is made of, folded the way the rules fold it (with re.I, [A-Za-z] also takes
+# the four letters Unicode folds into ASCII: İ ı ſ K).
+_NAME_CHAR = re.compile(r"[A-Za-z0-9_.-]", re.I)
+
+
+def _sub_at_names(rule: _Rule, text: str) -> str:
+    """rule.pattern.sub over text, trying the pattern only where a match can start.
+
+    A secret-assignment match starts at the first character of a name (or the quote before it) and
+    the name holds a hint word: so only the start of each run of name characters that holds a hint
+    can begin one. Trying the pattern there alone gives what sub() gives, left to right and without
+    overlaps, but a 1 MB git-ai note with a few dozen "token" words is no longer scanned whole by a
+    pattern that backtracks at every position (0.42 of 0.96 s of redaction on 400 real-shaped notes).
+    """
+    starts: list[int] = []
+    # ASCII text lowers without moving anything: the literal scan then finds the same words faster.
+    hints = _ASSIGNMENT_WORDS.finditer(text.lower()) if text.isascii() else _HINT[rule.kind].finditer(text)
+    for found in hints:
+        start = found.start()
+        while start > 0 and _NAME_CHAR.match(text, start - 1):
+            start -= 1
+        if start > 0 and text[start - 1] in "\"'":
+            starts.append(start - 1)
+        starts.append(start)
+    pieces: list[str] = []
+    done = 0
+    for start in sorted(set(starts)):
+        if start < done:
+            continue
+        match = rule.pattern.match(text, start)
+        if match is None:
+            continue
+        pieces += [text[done:start], _replace(rule, match)]
+        done = match.end()
+    return "".join(pieces) + text[done:] if pieces else text
 
 
 def count_redactions(value: object) -> int:
@@ -278,6 +318,13 @@ _DOCUMENT_HINT = re.compile(
     )
 )
 _URL_PASSWORD_HINT = re.compile(_HINTS["url-password"])
+# The secret-assignment hint's words, lowercase: for ASCII text, the same positions as the hint.
+_ASSIGNMENT_WORDS = re.compile(
+    _literal_trie(
+        ("passwd", "password", "secret", "token")
+        + tuple(f"{word}{sep}key" for word in ("api", "access", "private") for sep in ("", "_", "-"))
+    )
+)
 
 
 def dumps_sorted(value: object) -> str:
