@@ -180,7 +180,7 @@ def may_hold_secrets(text: str) -> bool:
 
 def redact(text: str | None) -> str | None:
     """Return the text with every detected secret replaced by `[REDACTED:<kind>]`."""
-    if not text or _ANY_HINT.search(text) is None:
+    if not text or not may_hold_secrets(text):
         return text
     for rule in _RULES:
         hint = _HINT[rule.kind]
