@@ -11,7 +11,7 @@ from xml.sax.saxutils import escape
 
 import click
 
-from cli.common import fail, user_errors
+from cli.common import echo, fail, line, user_errors
 from graph import metrics as m
 from graph.driver import run_with_graph
 from graph.metrics.rules import utc
@@ -50,9 +50,9 @@ def metrics(
     found = run_with_graph(settings, lambda g: m.metrics(g, policy, service=service, start=start, end=end), ensure=True)
     if chart is not None:
         write_chart(found, chart)
-    click.echo(found.model_dump_json(by_alias=True, indent=2) if as_json else metrics_text(found))
+    echo(found.model_dump_json(by_alias=True, indent=2) if as_json else metrics_text(found))
     if chart is not None:
-        click.echo(f"chart of the weekly series written to {chart}", err=True)
+        echo(f"chart of the weekly series written to {chart}", err=True)
 
 
 # --- the table ----------------------------------------------------------------------------------
@@ -87,7 +87,7 @@ def metrics_text(found: m.Metrics) -> str:
         ),
         ("lead time for changes", _durations(found.lead_time, "changes shipped")),
         ("change failure rate", _pct(found.change_failure_rate)),
-        *[(f"  {f.id}", "; ".join(f.reasons)) for f in found.failed_deployments],
+        *[(f"  {line(f.id)}", line("; ".join(f.reasons))) for f in found.failed_deployments],
         (
             "time to restore",
             _durations(found.time_to_restore, "incidents resolved")
@@ -110,12 +110,12 @@ def metrics_text(found: m.Metrics) -> str:
             f"{_usd(found.ai_spend_usd)} · {_usd(found.ai_spend_per_engineer_month_usd)} per engineer per month",
         ),
         *[
-            (f"  {s.month}", f"{_usd(s.cost_usd)} · {s.engineers} engineer(s) · {_usd(s.per_engineer_usd)} each")
+            (f"  {line(s.month)}", f"{_usd(s.cost_usd)} · {s.engineers} engineer(s) · {_usd(s.per_engineer_usd)} each")
             for s in found.ai_spend_months
         ],
     ]
     width = max(len(label) for label, _ in rows)
-    lines = [f"metrics for {found.service or 'all services'}  {span}", ""]
+    lines = [f"metrics for {line(found.service or 'all services')}  {span}", ""]
     lines += [f"  {label.ljust(width)}  {value}".rstrip() for label, value in rows]
     lines += ["", f"  {'week':<9} {'deploys':>7} {'failed':>6} {'AI share':>8} {'lead time':>9}"]
     for w in found.weekly:
