@@ -12,6 +12,7 @@ from xml.sax.saxutils import escape
 import click
 
 from cli.common import echo, fail, line, user_errors
+from export.archive import write_file
 from graph import metrics as m
 from graph.driver import run_with_graph
 from graph.metrics.rules import utc
@@ -215,15 +216,16 @@ def chart_svg(found: m.Metrics) -> str:
 def write_chart(found: m.Metrics, path: Path) -> None:
     """Write the chart as SVG, or as PNG through headless Chromium when it is installed."""
     svg = chart_svg(found)
+    # A chart replaces the one a previous run wrote, but is never written through a link.
     if path.suffix.lower() == ".svg":
-        path.write_text(svg)
+        write_file(path, svg.encode(), force=True)
         return
     browser = next((b for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
     if browser is None:
         raise m.MetricsError(f"a PNG chart needs Chromium (apt-get install chromium); write {path.stem}.svg instead")
     height = svg.split('height="', 1)[1].split('"', 1)[0]
     with tempfile.TemporaryDirectory() as tmp:
-        source = Path(tmp) / "chart.svg"
+        source, shot = Path(tmp) / "chart.svg", Path(tmp) / "chart.png"
         source.write_text(svg)
         done = subprocess.run(
             [
@@ -233,12 +235,13 @@ def write_chart(found: m.Metrics, path: Path) -> None:
                 "--disable-gpu",
                 "--hide-scrollbars",
                 f"--window-size={WIDTH},{height}",
-                f"--screenshot={path.resolve()}",
+                f"--screenshot={shot}",
                 source.as_uri(),
             ],
             capture_output=True,
             timeout=120,
             check=False,
         )
-    if done.returncode != 0 or not path.exists():
-        raise m.MetricsError(f"Chromium could not render {path}; write {path.stem}.svg instead")
+        if done.returncode != 0 or not shot.exists():
+            raise m.MetricsError(f"Chromium could not render {path}; write {path.stem}.svg instead")
+        write_file(path, shot.read_bytes(), force=True)
