@@ -18,7 +18,15 @@ import pytest
 from click.testing import CliRunner, Result
 
 from cli.export import export, verify_export
-from export.archive import EXPANSION_FLOOR, Unreadable, read_bundle, write_bundle, write_file
+from export.archive import (
+    EXPANSION_FLOOR,
+    Unreadable,
+    read_bundle,
+    tar_gz_bytes,
+    write_bundle,
+    write_file,
+    zip_bytes,
+)
 from export.manifest import MANIFEST, file_digest, whole_digest
 from export.scope import ExportError
 from export.verify import verify_files
@@ -76,21 +84,18 @@ def test_a_link_member_of_an_archive_is_refused(tmp_path: Path, kind: str) -> No
     files = bundle({"a.json": b"{}"})
     path = tmp_path / f"b.{kind}"
     if kind == "zip":
-        with zipfile.ZipFile(path, "w") as archive:
-            for name, data in files.items():
-                archive.writestr(name, data)
+        path.write_bytes(zip_bytes(files))
+        with zipfile.ZipFile(path, "a") as archive:
             link = zipfile.ZipInfo("report.csv")
             link.external_attr = (stat.S_IFLNK | 0o777) << 16
             archive.writestr(link, "/etc/passwd")
     else:
-        with tarfile.open(path, "w:gz") as archive:
-            for name, data in files.items():
-                info = tarfile.TarInfo(name)
-                info.size = len(data)
-                archive.addfile(info, io.BytesIO(data))
+        raw = io.BytesIO(gzip.decompress(tar_gz_bytes(files)))
+        with tarfile.open(fileobj=raw, mode="a") as archive:
             link = tarfile.TarInfo("report.csv")
             link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
             archive.addfile(link)
+        path.write_bytes(gzip.compress(raw.getvalue()))
     refused = verify(path)
     assert refused.exit_code == 2 and "report.csv is a" in refused.stderr and "link" in refused.stderr
 
