@@ -38,7 +38,7 @@ from graphql import (
 
 MAX_COST = 50_000
 LIST_SIZE = 10  # objects assumed in a list that has no `first`
-MAX_PAGE = 500  # the largest `first` a page allows (api.schema), what a `first: $variable` counts as
+MAX_PAGE = 500  # the largest `first` a page allows (api.schema checks it), what a `first: $variable` counts as
 READ = 10
 FIELD_COST = {("Query", "metrics"): 10_000, ("Incident", "suspects"): 200, ("Incident", "traceNotes"): 200}
 COST_RULE = (
@@ -65,8 +65,8 @@ def _reads(field: GraphQLField) -> bool:
 def _page(node: FieldNode, field: GraphQLField) -> int:
     """How many objects a list field may answer."""
     given = next((a.value for a in node.arguments or () if a.name.value == "first"), None)
-    if isinstance(given, IntValueNode):
-        return max(int(given.value), 0)
+    if isinstance(given, IntValueNode):  # beyond MAX_PAGE the resolver refuses it, saying so
+        return min(max(int(given.value), 0), MAX_PAGE)
     if isinstance(given, VariableNode):
         return MAX_PAGE
     default = field.args["first"].default_value if "first" in field.args else None

@@ -12,6 +12,7 @@ from strawberry.experimental.pydantic import type as pydantic_type
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, Info
 
+from api.cost import MAX_PAGE
 from api.errors import QueryError
 from graph import models, repository
 from graph.driver import Graph
@@ -291,8 +292,8 @@ class Query:
     async def changes(
         self, info: Info, repo: str | None = None, first: int = 50, offset: int = 0
     ) -> list[Annotated["Change", strawberry.lazy("api.schema")]]:
-        if not 0 < first <= 500 or offset < 0:
-            raise QueryError("first must be between 1 and 500 and offset must not be negative")
+        if not 0 < first <= MAX_PAGE or offset < 0:
+            raise QueryError(f"first must be between 1 and {MAX_PAGE} and offset must not be negative")
         ids = await repository.change_ids(ctx(info).graph, repo=repo, skip=offset, limit=first)
         return await _changes(info, ids)
 
