@@ -13,12 +13,11 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from neo4j.exceptions import DriverError, Neo4jError
-from strawberry.fastapi import GraphQLRouter
 
 from api import admin, export, webhooks
 from api.audit import AuditQueue
-from api.auth import Principals, graphql_caller
-from api.limits import BodyLimit
+from api.auth import Principals, Reader, graphql_caller
+from api.limits import BodyLimit, Router
 from api.schema import Context, schema
 from graph.access import Principal
 from graph.driver import Graph, connected
@@ -83,23 +82,28 @@ def create_app(
             "audit": request.app.state.audit,
         }
 
-    app = FastAPI(title="tracegraph", lifespan=lifespan)
+    # No /docs or /redoc pages (they would be open to anyone); the OpenAPI schema is served to readers below.
+    app = FastAPI(title="tracegraph", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(BodyLimit, limits={"/graphql": GRAPHQL_BODY_LIMIT, "/admin": ADMIN_BODY_LIMIT})
-    app.include_router(GraphQLRouter(schema, context_getter=context), prefix="/graphql")
+    app.include_router(Router(schema, context_getter=context), prefix="/graphql")
     app.include_router(admin.router)
     app.include_router(export.router)
     app.include_router(webhooks.router)
 
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi(who: Reader) -> JSONResponse:
+        """The REST routes' OpenAPI schema, for readers (the GraphQL schema is GraphQL's own introspection)."""
+        return JSONResponse(app.openapi())
+
     @app.get("/healthz")
     async def healthz(request: Request) -> JSONResponse:
+        """Whether the API and Neo4j answer; open to anyone, so it says nothing about where Neo4j is."""
         try:
             await request.app.state.graph.driver.verify_connectivity()
         except (Neo4jError, DriverError, OSError) as exc:
-            return JSONResponse(
-                {"status": "unavailable", "neo4j": request.app.state.graph.uri, "detail": exc.__class__.__name__},
-                status_code=503,
-            )
-        return JSONResponse({"status": "ok", "neo4j": request.app.state.graph.uri})
+            log.warning("healthz: Neo4j at %s does not answer: %r", request.app.state.graph.uri, exc)
+            return JSONResponse({"status": "unavailable", "neo4j": "unavailable"}, status_code=503)
+        return JSONResponse({"status": "ok", "neo4j": "ok"})
 
     return app
 

@@ -1,4 +1,5 @@
-"""Request limits: body size per path prefix, and the GraphQL depth/alias/token limits and audit."""
+"""Request limits: body size per path prefix, JSON nesting, and the GraphQL depth/alias/token/cost limits
+and audit."""
 
 from __future__ import annotations
 
@@ -6,9 +7,14 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+from cross_web import HTTPException  # what strawberry's HTTP views answer as a status and message
 from graphql import DocumentNode, GraphQLError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaExtension
+from strawberry.fastapi import GraphQLRouter
+
+from api.cost import CostLimit
+from api.errors import ClientErrors
 
 MAX_DEPTH, MAX_ALIASES, MAX_TOKENS = 10, 20, 3000
 
@@ -61,6 +67,16 @@ async def _too_large(send: Send, limit: int) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+class Router(GraphQLRouter[Any, Any]):
+    """strawberry's router, answering 400 (not 500) to a JSON body or variables nested too deeply to parse."""
+
+    def decode_json(self, data: str | bytes) -> object:
+        try:
+            return super().decode_json(data)
+        except RecursionError as exc:
+            raise HTTPException(400, "request JSON is nested too deeply") from exc
+
+
 def count_records(data: Any) -> int:
     """Objects in a GraphQL result: what the audit log counts as records read."""
     if isinstance(data, dict):
@@ -98,6 +114,7 @@ class Audit(SchemaExtension):
 _LIMIT_RULES = (
     *QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
     *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
+    CostLimit,
 )
 CHECKED_QUERIES = 128  # distinct query texts whose parsed document and validation errors are kept
 CHECKED_QUERY_CHARS = 8192  # longer texts are parsed and validated every time, so the cache stays small
@@ -155,4 +172,4 @@ class Limits(SchemaExtension):
 
 def graphql_extensions() -> list[Any]:
     # Factories, so every request gets fresh extension instances.
-    return [Limits, Audit]
+    return [Limits, Audit, ClientErrors]

@@ -5,12 +5,15 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
 import strawberry
+from graphql import GraphQLError
 from pydantic import BaseModel
 from strawberry.dataloader import DataLoader
 from strawberry.experimental.pydantic import type as pydantic_type
 from strawberry.tools import merge_types
-from strawberry.types import Info
+from strawberry.types import ExecutionContext, Info
 
+from api.cost import MAX_PAGE
+from api.errors import QueryError
 from graph import models, repository
 from graph.driver import Graph
 from graph.policy import Policy
@@ -172,7 +175,7 @@ class Incident:
         self, info: Info, window_hours: int = 72
     ) -> list[Annotated["Suspect", strawberry.lazy("api.schema")]]:
         if not 0 < window_hours <= 24 * 90:
-            raise ValueError("windowHours must be between 1 and 2160 (90 days)")
+            raise QueryError("windowHours must be between 1 and 2160 (90 days)")
         found = await ctx(info).trace(self.id, window_hours)
         if found is None:
             return []
@@ -289,8 +292,8 @@ class Query:
     async def changes(
         self, info: Info, repo: str | None = None, first: int = 50, offset: int = 0
     ) -> list[Annotated["Change", strawberry.lazy("api.schema")]]:
-        if not 0 < first <= 500 or offset < 0:
-            raise ValueError("first must be between 1 and 500 and offset must not be negative")
+        if not 0 < first <= MAX_PAGE or offset < 0:
+            raise QueryError(f"first must be between 1 and {MAX_PAGE} and offset must not be negative")
         ids = await repository.change_ids(ctx(info).graph, repo=repo, skip=offset, limit=first)
         return await _changes(info, ids)
 
@@ -301,7 +304,13 @@ def build_schema() -> strawberry.Schema:
     from api.metrics import MetricsQuery
 
     root = merge_types("Query", (Query, MetricsQuery))
-    return strawberry.Schema(query=root, extensions=graphql_extensions())
+    return _Schema(query=root, extensions=graphql_extensions())
+
+
+class _Schema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        """Nothing here: api.errors.ClientErrors logs the unexpected errors (with the reference the client got);
+        the rest are the client's own mistakes, answered to it."""
 
 
 schema = build_schema()

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from cli.common import fail, user_errors
+from cli.common import echo, fail, line, user_errors
 from graph import access
 from graph.access import Role
 from graph.driver import run_with_graph
@@ -27,8 +27,8 @@ def create(role: str, name: str) -> None:
     secret, info = run_with_graph(
         get_settings(), lambda g: access.create_token(g, role=Role(role), name=name or f"{role} token"), ensure=True
     )
-    click.echo(secret)
-    click.echo(
+    echo(secret)
+    echo(
         f"{info.id} ({info.role.value}) created; this is the only time the token is shown. "
         "Send it as `Authorization: Bearer <token>`.",
         err=True,
@@ -41,7 +41,7 @@ def list_() -> None:
     """Tokens with their role and whether they are revoked (never the secrets)."""
     for info in run_with_graph(get_settings(), access.list_tokens, ensure=True):
         state = f"revoked {info.revoked_at}" if info.revoked_at else "active"
-        click.echo(f"{info.id}  {info.role.value:<8}  {state:<32}  {info.name}")
+        echo(f"{line(info.id)}  {info.role.value:<8}  {line(state):<32}  {line(info.name)}")
 
 
 @token.command("revoke")
@@ -51,7 +51,7 @@ def revoke(token_id: str) -> None:
     """Revoke a token by its id (tok_…)."""
     if not run_with_graph(get_settings(), lambda g: access.revoke_token(g, token_id), ensure=True):
         fail(f"no token {token_id!r}; `tracegraph token list` shows the ids", code=1)
-    click.echo(f"{token_id} revoked")
+    echo(f"{token_id} revoked")
 
 
 @click.command()
@@ -63,8 +63,11 @@ def audit(since: str, limit: int, as_json: bool) -> None:
     """Who looked at what: GraphQL queries and exports, newest first."""
     entries = run_with_graph(get_settings(), lambda g: access.audit_log(g, since=since, limit=limit), ensure=True)
     if as_json:
-        click.echo(json.dumps([e.model_dump() for e in entries], indent=2))
+        echo(json.dumps([e.model_dump() for e in entries], indent=2))
         return
     for e in entries:
-        what = " ".join(e.what.split())[:80]
-        click.echo(f"{e.at}  {e.token_name} ({e.role})  {e.action}  {e.records} records  {e.status}  {what}")
+        what = line(" ".join(e.what.split()))[:80]
+        echo(
+            f"{line(e.at)}  {line(e.token_name)} ({line(e.role)})  {line(e.action)}  {e.records} records  {e.status}"
+            f"  {what}"
+        )

@@ -1,5 +1,6 @@
-"""What every command shares: errors a user can cause become one line and an exit status (never a
-traceback), and how a change is named.
+"""What every command shares: everything printed goes through `echo`, which shows stored text and cannot
+be steered by it (terminal_text); errors a user can cause become one line and an exit status (never a
+traceback); how a change is named.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from export.archive import Unreadable
@@ -45,10 +47,43 @@ EXIT_CODES: dict[type[Exception], int] = {
 }
 USER_ERRORS = tuple(EXIT_CODES)
 
+# What a terminal acts on rather than shows: C0 and C1 control characters (ESC starts colour, cursor,
+# clear-screen, title and hyperlink sequences; C1 CSI/OSC do the same in one character; a CR of its own
+# and BS overwrite what was printed), DEL, and the Unicode marks that reorder or hide text (bidirectional
+# overrides and isolates, line and paragraph separators). Newlines, CRLF (a CSV's line ends) and tabs
+# are layout.
+_CONTROLS = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+_UNSAFE = re.compile(rf"{_CONTROLS}|\r(?!\n)")
+_UNSAFE_IN_LINE = re.compile(rf"{_CONTROLS}|[\r\n\t]")
+
+
+def _shown(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def terminal_text(text: object, *, one_line: bool = False) -> str:
+    """`text` safe to print: every control character shown as a visible `\\uXXXX` instead of acting on the
+    terminal; with `one_line`, newlines and tabs too, so a stored value cannot start a line of its own.
+
+    JSON stays valid JSON meaning the same: such characters only occur inside its strings, where
+    `\\uXXXX` is their escape.
+    """
+    return (_UNSAFE_IN_LINE if one_line else _UNSAFE).sub(_shown, str(text))
+
+
+def line(value: object) -> str:
+    """A stored value (a title, a login, a reason) for one line of a table or answer: terminal_text, one line."""
+    return "" if value is None else terminal_text(value, one_line=True)
+
+
+def echo(message: object = "", *, err: bool = False, nl: bool = True) -> None:
+    """Print as click.echo does, through terminal_text: the one way the CLI writes to a terminal."""
+    click.echo(terminal_text(message), err=err, nl=nl)
+
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print a one-line error and exit with `code`."""
-    click.echo(f"error: {message}", err=True)
+    echo(f"error: {message}", err=True)  # some messages are several lines (a tool's output); echo keeps them inert
     sys.exit(code)
 
 
@@ -70,8 +105,9 @@ def user_errors(func: Callable[..., T]) -> Callable[..., T]:
 @contextlib.contextmanager
 def progress(label: str, total: int | None, unit: str) -> Iterator[Callable[..., None]]:
     """A progress bar on stderr (gone when done); yields `advance(n=1, **fields)`."""
+    # The label may hold a stored name (a repository's): shown as text, never read as rich markup.
     with Progress(
-        TextColumn(label),
+        TextColumn(escape(line(label))),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn(unit),
@@ -85,7 +121,7 @@ def progress(label: str, total: int | None, unit: str) -> Iterator[Callable[...,
 
 def report_rejection(rejection: Rejection) -> None:
     """One line on stderr for an event the pipeline refused."""
-    click.echo(f"rejected {rejection.location}: {rejection.reason}", err=True)
+    echo(f"rejected {line(rejection.location)}: {line(rejection.reason)}", err=True)
 
 
 def check_external(settings: Settings) -> bool:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import click
 
-from cli.common import CHANGE_REF, user_errors
-from export.archive import read_bundle, write_bundle
+from cli.common import CHANGE_REF, echo, line, user_errors
+from export.archive import read_bundle, write_bundle, write_file
 from export.bundle import bundle_files
 from export.html import html_text
 from export.manifest import MANIFEST
@@ -58,6 +58,11 @@ def _counts(export: ExportSet) -> str:
     "--out", type=click.Path(path_type=Path), help="Where to write [json: ./evidence-<scope>; csv/html: stdout]."
 )
 @click.option("--in-toto", "in_toto", is_flag=True, help="Add an in-toto Statement over the merge commits (json).")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace an existing --out file (csv, html, .zip, .tar.gz); a link is never written through.",
+)
 @user_errors
 def export(
     change: str | None,
@@ -67,6 +72,7 @@ def export(
     fmt: str,
     out: Path | None,
     in_toto: bool,
+    force: bool,
 ) -> None:
     """Export the evidence of one change, one service over a period, or every change merged in a period."""
     settings = get_settings()
@@ -77,17 +83,17 @@ def export(
     if fmt == "json":
         target = out or Path(f"evidence-{scope.slug()}")
         files = bundle_files(exported, policy, generated_at=now, in_toto=in_toto)
-        write_bundle(files, target)
+        write_bundle(files, target, force=force)
         whole = json.loads(files[MANIFEST])["whole"]
-        click.echo(f"wrote {len(files)} files to {target} ({_counts(exported)}); whole {whole}")
-        click.echo(f"check it with: tracegraph verify-export {target}")
+        echo(f"wrote {len(files)} files to {target} ({_counts(exported)}); whole {whole}")
+        echo(f"check it with: tracegraph verify-export {target}")
         return
     text = csv_text(exported.answers, policy) if fmt == "csv" else html_text(exported, generated_at=now)
     if out is None:
-        click.echo(text, nl=False)
+        echo(text, nl=False)
     else:
-        out.write_text(text, encoding="utf-8")
-        click.echo(f"wrote {out} ({_counts(exported)})", err=True)
+        write_file(out, text.encode("utf-8"), force=force)
+        echo(f"wrote {out} ({_counts(exported)})", err=True)
 
 
 # --- verify-export ------------------------------------------------------------------------------
@@ -100,11 +106,12 @@ def export(
 def verify_export(path: Path, expect: str | None) -> None:
     """Recompute every digest of the bundle at PATH (folder, .zip or .tar.gz); exit 1 naming what changed."""
     result = verify_files(read_bundle(path), expect=expect)
+    # Notes and problems name files of the bundle, whatever their names hold: one line each.
     for note in result.notes:
-        click.echo(note)
+        echo(line(note))
     if result.problems:
         for problem in result.problems:
-            click.echo(problem, err=True)
-        click.echo(f"{path}: verification FAILED ({len(result.problems)} problem(s))", err=True)
+            echo(line(problem), err=True)
+        echo(f"{path}: verification FAILED ({len(result.problems)} problem(s))", err=True)
         sys.exit(1)
-    click.echo(f"verified {result.files} files (whole {result.whole})")
+    echo(f"verified {result.files} files (whole {result.whole})")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from cli.common import fail, progress, report_rejection, user_errors
+from cli.common import echo, fail, line, progress, report_rejection, user_errors
 from graph.driver import Graph, run_with_graph
 from graph.settings import Settings, get_settings
 from ingest.git_repo import (
@@ -36,7 +36,7 @@ def _warn_incomplete(repo: GitRepo) -> Callable[[GitCommit], None]:
         nonlocal told
         told += 1
         if told <= WARN_EACH:
-            click.echo(f"warning: commit {commit.sha} of {repo.name}: {commit.problem}", err=True)
+            echo(f"warning: commit {commit.sha} of {repo.name}: {commit.problem}", err=True)
 
     return warn
 
@@ -60,20 +60,20 @@ def _print_summary(summary: GitSummary) -> None:
     w = summary.written
     rate = summary.commits / summary.seconds if summary.seconds else 0.0
     notes = f", {summary.notes} git-ai notes" if summary.notes else ""
-    click.echo(
-        f"read {summary.commits} commits of {summary.repo} ({summary.merges} merges{notes}), "
+    echo(
+        f"read {summary.commits} commits of {line(summary.repo)} ({summary.merges} merges{notes}), "
         f"{len(summary.rejected)} rejected; {w.nodes_created} nodes and {w.edges_created} edges created, "
         f"{w.properties_set} properties set; {summary.seconds:.1f} s ({rate:.0f} commits/s)"
     )
     if summary.redactions:
-        click.echo(f"secrets redacted: git {summary.redactions}")
+        echo(f"secrets redacted: git {summary.redactions}")
     if summary.incomplete:
         more = (
             f" ({summary.incomplete - WARN_EACH} more than the ones named above)"
             if summary.incomplete > WARN_EACH
             else ""
         )
-        click.echo(
+        echo(
             f"warning: {summary.incomplete} commits recorded without line counts{more}: objects their diffs need "
             "are not in this clone (a partial, blobless or shallow one?). Ingest a full clone to add them.",
             err=True,
@@ -104,5 +104,5 @@ def ingest_git(path: Path, since: str | None, repo_name: str | None, aliases: Pa
     summary = run_with_graph(settings, lambda g: _run(g, settings, repo, since_iso, identities), ensure=True)
     _print_summary(summary)
     if summary.rejected:
-        click.echo(f"rejected commits and notes were written to {get_settings().quarantine_dir}", err=True)
+        echo(f"rejected commits and notes were written to {get_settings().quarantine_dir}", err=True)
         sys.exit(1)

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from cli.common import fail, user_errors
+from cli.common import echo, fail, line, user_errors
 from graph.settings import get_settings
 from ingest.inbox import CLAIMED, DONE, FAILED, PENDING, QUARANTINE, Entry, Inbox
 
@@ -40,25 +40,25 @@ def _row(entry: Entry) -> dict[str, Any]:
 
 
 def _short(value: Any, width: int) -> str:
-    text = "" if value is None else str(value).replace("\n", " ")
+    text = line(value)
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _print_rows(title: str, rows: list[dict[str, Any]], total: int, *, reasons: bool) -> None:
     if not total:
         return
-    click.echo(f"\n{title} ({total}{', oldest first' if total > 1 else ''}):")
-    click.echo(f"  {'ID':<12}  {'SOURCE':<10}  {'TYPE':<22}  {'DELIVERY':<36}  RECEIVED")
+    echo(f"\n{title} ({total}{', oldest first' if total > 1 else ''}):")
+    echo(f"  {'ID':<12}  {'SOURCE':<10}  {'TYPE':<22}  {'DELIVERY':<36}  RECEIVED")
     for row in rows:
-        line = (
-            f"  {row['id']:<12}  {_short(row['source'], 10):<10}  {_short(row['type'], 22):<22}  "
+        text = (
+            f"  {line(row['id']):<12}  {_short(row['source'], 10):<10}  {_short(row['type'], 22):<22}  "
             f"{_short(row['delivery'], 36):<36}  {_short(row['received_at'], 27)}"
         )
-        click.echo(line.rstrip())
+        echo(text.rstrip())
         if reasons and row["reason"]:
-            click.echo(f"      reason: {_short(row['reason'], 200)}")
+            echo(f"      reason: {_short(row['reason'], 200)}")
     if total > len(rows):
-        click.echo(f"  … and {total - len(rows)} more (--limit)")
+        echo(f"  … and {total - len(rows)} more (--limit)")
 
 
 @click.group(invoke_without_command=True)
@@ -76,16 +76,16 @@ def inbox(ctx: click.Context, folder: Path | None, limit: int, as_json: bool) ->
     counts = box.counts()
     shown = {state: [_row(e) for e in box.entries(state, limit=limit)] for state in (FAILED, QUARANTINE, PENDING)}
     if as_json:
-        click.echo(json.dumps({"inbox": str(box.root), "counts": counts, **shown}, indent=2, default=str))
+        echo(json.dumps({"inbox": str(box.root), "counts": counts, **shown}, indent=2, default=str))
         return
-    click.echo(f"inbox {box.root.resolve()}")
+    echo(f"inbox {box.root.resolve()}")
     for state in (PENDING, CLAIMED, FAILED, QUARANTINE, DONE):
-        click.echo(f"  {LABELS[state]:<12} {counts[state]:>7}")
+        echo(f"  {LABELS[state]:<12} {counts[state]:>7}")
     _print_rows("failed: Neo4j refused the write", shown[FAILED], counts[FAILED], reasons=True)
     _print_rows("quarantined: cannot be normalised", shown[QUARANTINE], counts[QUARANTINE], reasons=True)
     _print_rows("pending", shown[PENDING], counts[PENDING], reasons=False)
     if counts[FAILED] or counts[QUARANTINE]:
-        click.echo("\nretry with `tracegraph inbox retry ID` or `tracegraph inbox retry --all`")
+        echo("\nretry with `tracegraph inbox retry ID` or `tracegraph inbox retry --all`")
 
 
 @inbox.command("retry")
@@ -114,4 +114,4 @@ def retry(parent: Path | None, ref: str | None, everything: bool, only: str | No
         if len({e.key for e in entries}) > 1:
             fail(f"{ref!r} matches {len(entries)} deliveries; give a longer ID", code=1)
     moved = box.retry(entries)
-    click.echo(f"{moved} deliveries moved back to pending; a running `tracegraph worker` picks them up")
+    echo(f"{moved} deliveries moved back to pending; a running `tracegraph worker` picks them up")

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from cli.access import audit, token
-from cli.common import CHANGE_REF, check_external, fail, progress, report_rejection, user_errors
+from cli.common import CHANGE_REF, check_external, echo, fail, progress, report_rejection, user_errors
 from cli.export import export, verify_export
 from cli.git import ingest_git
 from cli.inbox import inbox as inbox_command
@@ -49,10 +49,10 @@ def db_start() -> None:
     """Start the local Neo4j (idempotent); returns once Bolt answers and prints its URI."""
     settings = get_settings()
     if check_external(settings):
-        click.echo(f"NEO4J_URI is set: using {settings.neo4j_uri}; nothing was booted.")
+        echo(f"NEO4J_URI is set: using {settings.neo4j_uri}; nothing was booted.")
         return
-    server = local_neo4j.start(settings, log=lambda line: click.echo(line, err=True))
-    click.echo(
+    server = local_neo4j.start(settings, log=lambda text: echo(text, err=True))
+    echo(
         f"Neo4j {local_neo4j.NEO4J_VERSION} is running at {server.uri} (pid {server.pid}, "
         f"data in {(settings.home / 'neo4j' / 'data').resolve()})"
     )
@@ -64,13 +64,13 @@ def db_status() -> None:
     """Say whether Neo4j is running and where; exit 1 when it is not."""
     settings = get_settings()
     if check_external(settings):
-        click.echo(f"using NEO4J_URI {settings.neo4j_uri}: it answers")
+        echo(f"using NEO4J_URI {settings.neo4j_uri}: it answers")
         return
     server = local_neo4j.status(settings)
     if server is None:
-        click.echo("Neo4j is not running (start it with `tracegraph db start`)")
+        echo("Neo4j is not running (start it with `tracegraph db start`)")
         sys.exit(1)
-    click.echo(f"Neo4j is running at {server.uri} (pid {server.pid})")
+    echo(f"Neo4j is running at {server.uri} (pid {server.pid})")
 
 
 @db.command("stop")
@@ -81,14 +81,14 @@ def db_stop() -> None:
     if settings.neo4j_uri:
         fail("NEO4J_URI is set: tracegraph did not start that server and will not stop it")
     stopped = local_neo4j.stop(settings)
-    click.echo("Neo4j stopped" if stopped else "Neo4j was not running")
+    echo("Neo4j stopped" if stopped else "Neo4j was not running")
 
 
 def _print_summary(summary: Summary) -> None:
-    click.echo(summary.line())
+    echo(summary.line())
     redacted = {k: v for k, v in summary.redactions.items() if v}
     if redacted:
-        click.echo("secrets redacted: " + ", ".join(f"{k} {v}" for k, v in sorted(redacted.items())))
+        echo("secrets redacted: " + ", ".join(f"{k} {v}" for k, v in sorted(redacted.items())))
 
 
 @main.command()
@@ -119,7 +119,7 @@ def ingest(paths: tuple[Path, ...], source: str | None, type_: str | None) -> No
     summary = run_with_graph(settings, work, ensure=True)
     _print_summary(summary)
     if summary.rejected:
-        click.echo(f"rejected events were written to {settings.quarantine_dir} with their reasons", err=True)
+        echo(f"rejected events were written to {settings.quarantine_dir} with their reasons", err=True)
         sys.exit(1)
 
 
@@ -143,7 +143,7 @@ def ask_change(ref: str, as_json: bool) -> None:
     answer = run_with_graph(settings, lambda g: repository.change(g, policy, repo=repo, number=number), ensure=True)
     if answer is None:
         fail(f"no change {repo}#{number} in the graph; ingest its pull request events first", code=1)
-    click.echo(answer.model_dump_json(by_alias=True, indent=2) if as_json else change_text(answer))
+    echo(answer.model_dump_json(by_alias=True, indent=2) if as_json else change_text(answer))
 
 
 @main.command()
@@ -159,7 +159,7 @@ def serve(host: str, port: int, with_worker: bool) -> None:
 
     settings = get_settings()
     run_with_graph(settings, lambda g: asyncio.sleep(0), ensure=True)  # fail fast, with a clear message
-    click.echo(f"tracegraph API listening on http://{host}:{port} (GraphQL at http://{host}:{port}/graphql)")
+    echo(f"tracegraph API listening on http://{host}:{port} (GraphQL at http://{host}:{port}/graphql)")
     uvicorn.run(create_app(settings, worker=with_worker), host=host, port=port, log_level="info")
 
 
@@ -179,7 +179,7 @@ def worker(inbox: Path | None, interval: float, batch_size: int, once: bool) -> 
 
     settings = get_settings()
     folder = inbox or settings.inbox_dir
-    click.echo(f"tracegraph worker draining {folder.resolve()} (`tracegraph inbox` shows what waits)", err=True)
+    echo(f"tracegraph worker draining {folder.resolve()} (`tracegraph inbox` shows what waits)", err=True)
     run_with_graph(
         settings,
         lambda g: inbox_worker.run(
@@ -188,7 +188,7 @@ def worker(inbox: Path | None, interval: float, batch_size: int, once: bool) -> 
             interval=interval,
             batch_size=batch_size,
             once=once,
-            log=lambda line: click.echo(line, err=True),
+            log=lambda text: echo(text, err=True),
         ),
         ensure=True,
     )
@@ -201,8 +201,8 @@ def demo(reset: bool) -> None:
     """Start Neo4j if needed, load the built-in demo org and print the answer for acme/shop#42."""
     settings = get_settings()
     if not settings.neo4j_uri:
-        server = local_neo4j.start(settings, log=lambda line: click.echo(line, err=True))
-        click.echo(f"Neo4j is running at {server.uri}", err=True)
+        server = local_neo4j.start(settings, log=lambda text: echo(text, err=True))
+        echo(f"Neo4j is running at {server.uri}", err=True)
     policy = load_policy(settings.policy_file)
     repo, number = DEMO_CHANGE
 
@@ -219,8 +219,8 @@ def demo(reset: bool) -> None:
         return await repository.change(graph, policy, repo=repo, number=number)
 
     answer = run_with_graph(settings, work, ensure=True)
-    click.echo("")
-    click.echo(change_text(answer))
+    echo("")
+    echo(change_text(answer))
 
 
 main.add_command(trace)

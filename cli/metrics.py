@@ -11,7 +11,8 @@ from xml.sax.saxutils import escape
 
 import click
 
-from cli.common import fail, user_errors
+from cli.common import echo, fail, line, user_errors
+from export.archive import write_file
 from graph import metrics as m
 from graph.driver import run_with_graph
 from graph.metrics.rules import utc
@@ -50,9 +51,9 @@ def metrics(
     found = run_with_graph(settings, lambda g: m.metrics(g, policy, service=service, start=start, end=end), ensure=True)
     if chart is not None:
         write_chart(found, chart)
-    click.echo(found.model_dump_json(by_alias=True, indent=2) if as_json else metrics_text(found))
+    echo(found.model_dump_json(by_alias=True, indent=2) if as_json else metrics_text(found))
     if chart is not None:
-        click.echo(f"chart of the weekly series written to {chart}", err=True)
+        echo(f"chart of the weekly series written to {chart}", err=True)
 
 
 # --- the table ----------------------------------------------------------------------------------
@@ -87,7 +88,7 @@ def metrics_text(found: m.Metrics) -> str:
         ),
         ("lead time for changes", _durations(found.lead_time, "changes shipped")),
         ("change failure rate", _pct(found.change_failure_rate)),
-        *[(f"  {f.id}", "; ".join(f.reasons)) for f in found.failed_deployments],
+        *[(f"  {line(f.id)}", line("; ".join(f.reasons))) for f in found.failed_deployments],
         (
             "time to restore",
             _durations(found.time_to_restore, "incidents resolved")
@@ -110,12 +111,12 @@ def metrics_text(found: m.Metrics) -> str:
             f"{_usd(found.ai_spend_usd)} · {_usd(found.ai_spend_per_engineer_month_usd)} per engineer per month",
         ),
         *[
-            (f"  {s.month}", f"{_usd(s.cost_usd)} · {s.engineers} engineer(s) · {_usd(s.per_engineer_usd)} each")
+            (f"  {line(s.month)}", f"{_usd(s.cost_usd)} · {s.engineers} engineer(s) · {_usd(s.per_engineer_usd)} each")
             for s in found.ai_spend_months
         ],
     ]
     width = max(len(label) for label, _ in rows)
-    lines = [f"metrics for {found.service or 'all services'}  {span}", ""]
+    lines = [f"metrics for {line(found.service or 'all services')}  {span}", ""]
     lines += [f"  {label.ljust(width)}  {value}".rstrip() for label, value in rows]
     lines += ["", f"  {'week':<9} {'deploys':>7} {'failed':>6} {'AI share':>8} {'lead time':>9}"]
     for w in found.weekly:
@@ -215,15 +216,16 @@ def chart_svg(found: m.Metrics) -> str:
 def write_chart(found: m.Metrics, path: Path) -> None:
     """Write the chart as SVG, or as PNG through headless Chromium when it is installed."""
     svg = chart_svg(found)
+    # A chart replaces the one a previous run wrote, but is never written through a link.
     if path.suffix.lower() == ".svg":
-        path.write_text(svg)
+        write_file(path, svg.encode(), force=True)
         return
     browser = next((b for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
     if browser is None:
         raise m.MetricsError(f"a PNG chart needs Chromium (apt-get install chromium); write {path.stem}.svg instead")
     height = svg.split('height="', 1)[1].split('"', 1)[0]
     with tempfile.TemporaryDirectory() as tmp:
-        source = Path(tmp) / "chart.svg"
+        source, shot = Path(tmp) / "chart.svg", Path(tmp) / "chart.png"
         source.write_text(svg)
         done = subprocess.run(
             [
@@ -233,12 +235,13 @@ def write_chart(found: m.Metrics, path: Path) -> None:
                 "--disable-gpu",
                 "--hide-scrollbars",
                 f"--window-size={WIDTH},{height}",
-                f"--screenshot={path.resolve()}",
+                f"--screenshot={shot}",
                 source.as_uri(),
             ],
             capture_output=True,
             timeout=120,
             check=False,
         )
-    if done.returncode != 0 or not path.exists():
-        raise m.MetricsError(f"Chromium could not render {path}; write {path.stem}.svg instead")
+        if done.returncode != 0 or not shot.exists():
+            raise m.MetricsError(f"Chromium could not render {path}; write {path.stem}.svg instead")
+        write_file(path, shot.read_bytes(), force=True)

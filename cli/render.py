@@ -1,9 +1,14 @@
-"""Terminal renderings of answers: plain text a person reads in a terminal or a ticket."""
+"""Terminal renderings of answers: plain text a person reads in a terminal or a ticket.
+
+Every stored value goes through `line` (cli.common): a title or a prompt cannot move the cursor, clear
+the screen, hide a link or start a line of its own that reads like part of the answer.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from cli.common import line
 from graph.models import Change
 from graph.verdict import short
 
@@ -15,49 +20,52 @@ def _when(value: datetime | None) -> str:
 def change_text(change: Change) -> str:
     """The five-minute answer for one change, verdict first."""
     lines = [
-        f"{change.repo}#{change.number}  {change.title or ''}".rstrip(),
-        f"  {change.url or ''}".rstrip(),
-        f"  state {change.state or 'unknown'} · risk area {change.risk_area} · author "
-        f"{change.author.login if change.author else 'unknown'} · head {short(change.head_sha)}"
+        f"{line(change.repo)}#{change.number}  {line(change.title)}".rstrip(),
+        f"  {line(change.url)}".rstrip(),
+        f"  state {line(change.state or 'unknown')} · risk area {line(change.risk_area)} · author "
+        f"{line(change.author.login) if change.author else 'unknown'} · head {line(short(change.head_sha))}"
         + (
-            f" · merged as {short(change.merge_commit_sha)} at {_when(change.merged_at)}"
+            f" · merged as {line(short(change.merge_commit_sha))} at {_when(change.merged_at)}"
             if change.merge_commit_sha
             else ""
         ),
         "",
         f"VERDICT: {change.verdict.status.value}",
     ]
-    lines += [f"  gap: {gap}" for gap in change.verdict.gaps]
+    lines += [f"  gap: {line(gap)}" for gap in change.verdict.gaps]
     lines += ["", "Approvals:"]
     lines += [
-        f"  {a.reviewer.login:<16} {_when(a.at)}  on {short(a.commit_sha)}  "
+        f"  {line(a.reviewer.login):<16} {_when(a.at)}  on {line(short(a.commit_sha))}  "
         f"{'independent' if a.independent else 'NOT independent'}, {'STALE' if a.stale else 'fresh'}"
-        + (f"  ({'; '.join(a.reasons)})" if a.reasons else "")
+        + (f"  ({line('; '.join(a.reasons))})" if a.reasons else "")
         for a in change.approvals
     ] or ["  none"]
     lines += ["", "Evidence on the shipped commit:"]
     lines += [
-        f"  {e.kind:<14} {e.name:<24} {e.conclusion:<10} {short(e.commit_sha)}  {e.source}" for e in change.evidence
+        f"  {line(e.kind):<14} {line(e.name):<24} {line(e.conclusion):<10} {line(short(e.commit_sha))}"
+        f"  {line(e.source)}"
+        for e in change.evidence
     ] or ["  none"]
     lines += ["", "AI agent sessions:"]
     lines += [
-        f"  {s.id}  {s.tool or '?'} / {s.model or '?'}  operator {s.operator.login if s.operator else 'unknown'}"
-        + (f"\n    prompt: {s.prompt_summary}" if s.prompt_summary else "")
+        f"  {line(s.id)}  {line(s.tool or '?')} / {line(s.model or '?')}  operator "
+        f"{line(s.operator.login) if s.operator else 'unknown'}"
+        + (f"\n    prompt: {line(s.prompt_summary)}" if s.prompt_summary else "")
         for s in change.sessions
     ] or ["  none (no agent session is linked to this change)"]
     lines += ["", "Commits:"]
     lines += [
-        f"  {short(k.sha)}  {(k.message or '').splitlines()[0] if k.message else ''}"
-        + (f"  [AI: {', '.join(k.ai_tools)}]" if k.ai_tools else "")
+        f"  {line(short(k.sha))}  {line((k.message or '').splitlines()[0]) if k.message else ''}"
+        + (f"  [AI: {line(', '.join(k.ai_tools))}]" if k.ai_tools else "")
         for k in change.commits
     ] or ["  none"]
     lines += ["", "Deployments:"]
     lines += [
-        f"  {d.id}  {d.environment}  {d.service or ''}  {d.status or 'unknown'}  {_when(d.at)}"
+        f"  {line(d.id)}  {line(d.environment)}  {line(d.service)}  {line(d.status or 'unknown')}  {_when(d.at)}"
         for d in change.deployments
     ] or ["  none"]
     lines += ["", "Incidents:"]
-    lines += [f"  {i.id}  {i.severity or ''}  {i.title or ''}  {i.status or ''}" for i in change.incidents] or [
+    lines += [f"  {line(i.id)}  {line(i.severity)}  {line(i.title)}  {line(i.status)}" for i in change.incidents] or [
         "  none"
     ]
     return "\n".join(lines)

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import click
 
-from cli.common import fail, user_errors
+from cli.common import echo, fail, line, user_errors
 from graph.driver import run_with_graph
 from graph.policy import load_policy
 from graph.settings import get_settings
@@ -19,31 +19,33 @@ def trace_text(trace: Trace) -> str:
     """The ranked suspects for a terminal."""
     i = trace.incident
     lines = [
-        f"Incident {i.id}  {i.title or ''}".rstrip(),
-        f"  service {i.service or 'none named'} · severity {i.severity or '?'} · status {i.status or '?'}"
-        f" · triggered {i.triggered_at or '?'}",
+        f"Incident {line(i.id)}  {line(i.title)}".rstrip(),
+        f"  service {line(i.service or 'none named')} · severity {line(i.severity or '?')}"
+        f" · status {line(i.status or '?')} · triggered {i.triggered_at or '?'}",
     ]
-    lines += [f"  note: {note}" for note in trace.notes]
+    lines += [f"  note: {line(note)}" for note in trace.notes]
     lines += ["", "Suspects (most likely first):"]
     if not trace.suspects:
         lines.append("  none found")
     for rank, s in enumerate(trace.suspects, start=1):
         c = s.change
         lines.append(
-            f"  {rank}. {c.repo}#{c.number}  {c.title or ''}  score {s.score:.2f}  verdict {c.verdict.status.value}"
+            f"  {rank}. {line(c.repo)}#{c.number}  {line(c.title)}  score {s.score:.2f}"
+            f"  verdict {c.verdict.status.value}"
         )
-        lines.append(f"     why: {s.reason}")
+        lines.append(f"     why: {line(s.reason)}")
         if s.deployment:
             lines.append(
-                f"     shipped by {s.deployment.id} ({s.deployment.environment}) at sha {short(s.deployment.sha)}"
+                f"     shipped by {line(s.deployment.id)} ({line(s.deployment.environment)})"
+                f" at sha {line(short(s.deployment.sha))}"
             )
-        approvers = ", ".join(a.reviewer.login for a in c.approvals) or "nobody"
-        lines.append(f"     author {c.author.login if c.author else '?'} · approved by {approvers}")
+        approvers = line(", ".join(a.reviewer.login for a in c.approvals)) or "nobody"
+        lines.append(f"     author {line(c.author.login) if c.author else '?'} · approved by {approvers}")
         for session in c.sessions:
             lines.append(
-                f"     agent session {session.id}: {session.tool or '?'} / {session.model or '?'}, operator "
-                f"{session.operator.login if session.operator else '?'}"
-                + (f" — {session.prompt_summary}" if session.prompt_summary else "")
+                f"     agent session {line(session.id)}: {line(session.tool or '?')} / {line(session.model or '?')},"
+                f" operator {line(session.operator.login) if session.operator else '?'}"
+                + (f" — {line(session.prompt_summary)}" if session.prompt_summary else "")
             )
     return "\n".join(lines)
 
@@ -68,7 +70,7 @@ def trace_incident_command(incident_id: str, window_hours: int, as_json: bool) -
     if found is None:
         fail(f"no incident {incident_id!r} in the graph; ingest it first (PagerDuty, Opsgenie)", code=1)
     if as_json:
-        click.echo(
+        echo(
             json.dumps(
                 {
                     "incident": found.incident.model_dump(mode="json", by_alias=True),
@@ -87,4 +89,4 @@ def trace_incident_command(incident_id: str, window_hours: int, as_json: bool) -
             )
         )
     else:
-        click.echo(trace_text(found))
+        echo(trace_text(found))

@@ -19,6 +19,10 @@ from graph.policy import Policy
 from ingest.sources import SOURCES
 from ingest.sources.base import iso
 
+# A period's export is built whole in memory (answers, subgraph, raw documents, reports): this many changes
+# at most; a longer period is exported in parts, or for one service.
+MAX_EXPORT_CHANGES = 1000
+
 
 class ExportError(ValueError):
     """The export cannot be made as asked; the message says why and what to do."""
@@ -112,6 +116,11 @@ async def collect(graph: Graph, policy: Policy, scope: Scope) -> ExportSet:
             )
         else:
             ids = await export_reads.change_ids_merged_between(graph, start=scope.start, end=scope.end)
+        if len(ids) > MAX_EXPORT_CHANGES:
+            raise ExportError(
+                f"{scope.title()} holds {len(ids):,} changes; one export holds at most {MAX_EXPORT_CHANGES:,}: "
+                "export a shorter period (or one service) at a time"
+            )
         # A quarter can hold hundreds of changes: a few answers in flight at once, not hundreds.
         limit = asyncio.Semaphore(8)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from datetime import datetime
 
 from export.manifest import stamp
@@ -94,10 +95,26 @@ def csv_row(change: Change, policy: Policy) -> dict[str, str]:
     }
 
 
+FORMULA_STARTS = frozenset("=+-@")
+
+
+def _first_visible(value: str) -> str:
+    """The first character a spreadsheet may read past: leading whitespace (spaces, newlines, tabs), control
+    characters and invisible format characters (zero-width spaces and joiners, BOM, direction marks) are
+    skipped, and compatibility forms are folded (a full-width ＝ reads as =)."""
+    for char in value:
+        if char.isspace() or unicodedata.category(char) in ("Cc", "Cf", "Zs", "Zl", "Zp"):
+            continue
+        return unicodedata.normalize("NFKC", char)[:1]
+    return ""
+
+
 def _cell(value: str) -> str:
-    # A spreadsheet runs a cell starting with = + - @ as a formula (CSV injection): make it text.
+    # A spreadsheet runs a cell that starts (after what it trims or cannot show) with = + - @ as a formula
+    # (CSV injection): make it text.
     value = redact(value) or ""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+    formula = _first_visible(value) in FORMULA_STARTS or value[:1] in ("\t", "\r")
+    return "'" + value if formula else value
 
 
 def csv_text(answers: list[Change], policy: Policy) -> str:

@@ -5,9 +5,11 @@ each file that changed, is missing, or was added.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from export.archive import Bundle
 from export.manifest import MANIFEST, STATEMENT, UNLISTED, file_digest, whole_digest
 
 
@@ -21,7 +23,12 @@ class Verification:
     notes: list[str] = field(default_factory=list)
 
 
-def _statement(files: dict[str, bytes], result: Verification) -> None:
+def _digest(files: Mapping[str, bytes], path: str) -> str:
+    # A bundle read from disk digested every file as it streamed by; an in-memory one is digested here.
+    return files.digests[path] if isinstance(files, Bundle) else file_digest(files[path])
+
+
+def _statement(files: Mapping[str, bytes], result: Verification) -> None:
     try:
         predicate: dict[str, Any] = json.loads(files[STATEMENT])["predicate"]
         pinned = "sha256:" + predicate["manifest"]["digest"]["sha256"]
@@ -29,7 +36,7 @@ def _statement(files: dict[str, bytes], result: Verification) -> None:
     except (ValueError, KeyError, TypeError) as exc:
         result.problems.append(f"changed: {STATEMENT} (not a tracegraph in-toto Statement: {exc.__class__.__name__})")
         return
-    actual = file_digest(files[MANIFEST])
+    actual = _digest(files, MANIFEST)
     if pinned != actual:
         result.problems.append(
             f"changed: {MANIFEST} or {STATEMENT} (the Statement pins {pinned}, {MANIFEST} is {actual})"
@@ -40,7 +47,7 @@ def _statement(files: dict[str, bytes], result: Verification) -> None:
         result.notes.append(f"{STATEMENT} pins this manifest")
 
 
-def verify_files(files: dict[str, bytes], *, expect: str | None = None) -> Verification:
+def verify_files(files: Mapping[str, bytes], *, expect: str | None = None) -> Verification:
     """Recompute every digest of a bundle and name each file that changed, is missing, or was added."""
     result = Verification()
     if MANIFEST not in files:
@@ -62,7 +69,7 @@ def verify_files(files: dict[str, bytes], *, expect: str | None = None) -> Verif
     for path, digest in sorted(listed.items()):
         if path not in files:
             result.problems.append(f"missing: {path}")
-        elif (actual := file_digest(files[path])) != digest:
+        elif (actual := _digest(files, path)) != digest:
             result.problems.append(f"changed: {path} (manifest {digest}, file {actual})")
         else:
             result.files += 1

@@ -1,4 +1,5 @@
-"""Secret redaction for free text (prompt summaries, PR titles and bodies, commit messages).
+"""Secret redaction for every stored text (prompt summaries, PR titles, bodies, URLs, labels, check names,
+commit messages, raw documents).
 
 Every secret is replaced by `[REDACTED:<kind>]` before anything is stored. Detection is regex only
 (no network, no verification), table-driven, and ordered: specific token shapes first, so a GitHub
@@ -116,6 +117,13 @@ _RULES: tuple[_Rule, ...] = (
         re.compile(r"(?:https?://)?hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_]+/[A-Za-z0-9_/]+"),
     ),
     _Rule("slack-token", re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}")),
+    # Slack app-level tokens: xapp-<version>-<app id>-<number>-<secret>.
+    _Rule("slack-token", re.compile(r"\bxapp-\d-[A-Za-z0-9]+-\d+-[A-Za-z0-9]+")),
+    _Rule("npm-token", re.compile(r"\bnpm_[A-Za-z0-9]{36,}")),
+    _Rule("huggingface-token", re.compile(r"\bhf_[A-Za-z0-9]{30,}")),
+    _Rule("sendgrid-key", re.compile(r"\bSG\.[A-Za-z0-9_-]{16,32}\.[A-Za-z0-9_-]{30,64}")),
+    # PyPI API tokens are macaroons: "pypi-" and a base64url body that starts "AgE" (pypi.org and TestPyPI).
+    _Rule("pypi-token", re.compile(r"\bpypi-AgE[A-Za-z0-9_-]{50,}")),
     _Rule("stripe-key", re.compile(r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,}")),
     _Rule("google-api-key", re.compile(r"\bAIza[0-9A-Za-z_-]{35,}")),
     _Rule("anthropic-key", re.compile(r"\bsk-ant-[A-Za-z0-9_-]{20,}")),
@@ -154,7 +162,11 @@ _HINTS: dict[str, str] = {
     "github-token": r"gh[pousr]_|github_pat_",
     "gitlab-token": r"glpat-",
     "slack-webhook": r"hooks\.slack\.com/",
-    "slack-token": r"xox[abprs]-",
+    "slack-token": r"xox[abprs]-|xapp-",
+    "npm-token": r"npm_",
+    "huggingface-token": r"hf_",
+    "sendgrid-key": r"SG\.",
+    "pypi-token": r"pypi-",
     "stripe-key": r"[sr]k_(?:live|test)_",
     "google-api-key": r"AIza",
     "anthropic-key": r"sk-ant-",
@@ -313,6 +325,7 @@ _DOCUMENT_HINT = re.compile(
         (
             *("private key", "akia", "asia", "secret", "glpat-", "hooks.slack.com/", "xox", "aiza", "sk-", "eyj"),
             *("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "k_live_", "k_test_", "passw", "token"),
+            *("xapp-", "npm_", "hf_", "sg.", "pypi-"),
             *(f"{word}{sep}key" for word in ("api", "access", "private") for sep in ("", "_", "-")),
         )
     )

@@ -15,13 +15,6 @@ from tests.conftest import api, load
 from tests.test_ingest_cli import answers
 
 
-def test_healthz_names_the_neo4j_it_uses(settings: Settings) -> None:
-    with api(settings) as client:
-        response = client.get("/healthz")
-    assert response.status_code == 200
-    assert response.json() == {"status": "ok", "neo4j": settings.neo4j_uri}
-
-
 def test_graphiql_is_served_to_browsers_without_a_token(settings: Settings) -> None:
     with api(settings, role=None) as client:
         response = client.get("/graphql", headers={"Accept": "text/html"})

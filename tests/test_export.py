@@ -142,7 +142,7 @@ def test_archives_round_trip_and_name_the_changed_member(settings: Settings, tmp
     archive = tmp_path / name
     assert run_export(settings, "--change", "acme/shop#42", "--out", str(archive)).exit_code == 0
     assert verify(archive).exit_code == 0
-    files = read_bundle(archive)
+    files = dict(read_bundle(archive))
     files["report.html"] = files["report.html"].replace(b"UNVERIFIED", b"VERIFIED__", 1)
     tampered = tmp_path / ("tampered" + name.removeprefix("bundle"))
     if name.endswith(".zip"):
@@ -591,7 +591,17 @@ def test_scope_from_bad_options(args: tuple[Any, ...]) -> None:
         ("+1", "'+1"),
         ("-rm", "'-rm"),
         ("@SUM(A1)", "'@SUM(A1)"),
+        # What a spreadsheet trims or cannot show before the formula still makes it one.
+        (" =1+1", "' =1+1"),
+        ("\n=1+1", "'\n=1+1"),
+        ("\u200b=1+1", "'\u200b=1+1"),
+        ("\ufeff@SUM(A1)", "'\ufeff@SUM(A1)"),
+        ("\u3000\u00a0-2", "'\u3000\u00a0-2"),
+        ("\uff1d1+1", "'\uff1d1+1"),
+        ("\uff0bcmd", "'\uff0bcmd"),
+        ("\ufe66HYPERLINK()", "'\ufe66HYPERLINK()"),
         ("Fix a bug", "Fix a bug"),
+        (" a = b", " a = b"),
     ],
 )
 def test_csv_cells_cannot_become_spreadsheet_formulas(title: str, cell: str) -> None:

@@ -59,6 +59,19 @@ SECRETS = [
     ("secret-assignment", "Tk4" + "n-9Qz/7Ws", "token={s}."),
     ("secret-assignment", "CorrectHorse" + "BatteryStaple", "password={s} is a passphrase"),
     ("secret-assignment", "AbCdEf" + "GhIjKl", "ACCESS_KEY: {s}"),
+    ("slack-token", "xapp-" + "1-A0123BCDEF-4567890123456-" + "0a1b2c3d4e5f" * 4, "socket mode with {s} on"),
+    ("npm-token", "npm_" + "aB3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF3hJ6", "publish with {s} from CI"),
+    ("huggingface-token", "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh", "download with {s} then"),
+    (
+        "sendgrid-key",
+        "SG." + "ngeVfQFYQlKU0ufo8x5d1A" + "." + "TwL2iGABf9DHoTf-09kqeF8tAmbihYzrnopKc-1s5cr",
+        "mail via {s} ok",
+    ),
+    (
+        "pypi-token",
+        "pypi-" + "AgEIcHlwaS5vcmcCJDU3OTM1MjliLTA1MmMtNDFhMy05YWYzLTgwYmUzN2FmYmQzMQACKlsz",
+        "upload {s} now",
+    ),
 ]
 
 
@@ -118,6 +131,8 @@ NEGATIVES = [
     "uses sk-learn-style pipelines and task-runner-configuration-values",
     "rotate the AWS key and the GitHub token monthly",
     "Authored-by: Jane <jane@example.com>",
+    "set npm_config_cache and call hf_hub_download(repo_id) in the pypi-publish job",
+    "SG.Wait() and xapp-builder are names, not tokens; see pypi-AgE for the format",
     "",
 ]
 
@@ -195,7 +210,8 @@ FRAGMENTS = (
     + ["ABCDEFGHIJKLMNOP", "xoxb-", "1234567890abc", "sk_live_", "rk_test_", "AIza", "sk-", "sk-ant-", "eyJ"]
     + ["hbGciOiJIUzI1NiIs", ".", "-----BEGIN RSA PRIVATE KEY-----", "MIIE", "-----END RSA PRIVATE KEY-----"]
     + ["hooks.slack.com/services/T0/B0/x", " ", "\n", "aws_secret_access_key", B64_40, "İ", "ı", "\u212a"]
-    + ["token_count", "x", "_", "-", "DB_", "client_"]
+    + ["token_count", "x", "_", "-", "DB_", "client_", "xapp-", "1-A0B-42-", "npm_", "hf_", "SG.", "sg.", "pypi-"]
+    + ["AgE", "aB3dE6gH9jK2mN5pQ8sT1vW4y", "ngeVfQFYQlKU0ufo8x5d1A"]
 )
 
 

@@ -7,12 +7,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from cli.main import main
 from graph.settings import Settings
 from ingest import examples as ex
-from tests.conftest import run_graph
+from tests.conftest import api, load, run_graph
 from tests.test_redact import SECRETS
 
 REPO = "acme/vault"
@@ -98,3 +99,65 @@ def test_planted_secrets_are_absent_from_neo4j_and_exports_and_counted(settings:
         assert not _leaks(path.read_text(errors="replace")), f"secret in exported {path.name}"
     parked = list((settings.home / "quarantine").glob("*.json")) if (settings.home / "quarantine").exists() else []
     assert not any(_leaks(p.read_text()) for p in parked)
+
+
+# --- every stored text: one secret per field the security review found unredacted ---------------------
+
+TOKEN = "ghp_" + "Q7w8" * 9
+URL_WITH_TOKEN = f"https://x-access-token:{TOKEN}@github.com/acme/vault"
+HEAD = ex.sha("vault-fields")
+
+
+def _with(envelope: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    node = envelope["payload"]
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return envelope
+
+
+def _pull(**changes: Any) -> dict[str, Any]:
+    envelope = ex.pull_request(REPO, 7, action="opened", author="alice", head=HEAD)
+    for path, value in changes.items():
+        _with(envelope, tuple(path.split("__")), value)
+    return envelope
+
+
+def _check(**changes: Any) -> dict[str, Any]:
+    envelope = ex.check_run(REPO, name="unit-tests", head=HEAD, conclusion="success", run_id=77)
+    for path, value in changes.items():
+        _with(envelope, ("check_run", path), value)
+    return envelope
+
+
+# field -> (the event that carries the secret there, the label and property it is stored in)
+FIELDS = {
+    "Change.url": (_pull(pull_request__html_url=f"{URL_WITH_TOKEN}/pull/7"), ("Change", "url")),
+    "Change.headRef": (_pull(pull_request__head__ref=f"leak-{TOKEN}"), ("Change", "headRef")),
+    "Change.labels": (_pull(pull_request__labels=[{"name": "ok"}, {"name": f"token {TOKEN}"}]), ("Change", "labels")),
+    "Evidence.name": (_check(name=f"deploy with {TOKEN}"), ("Evidence", "name")),
+    "Evidence.url": (_check(html_url=f"{URL_WITH_TOKEN}/runs/77"), ("Evidence", "url")),
+}
+
+
+def _stored(settings: Settings, label: str, prop: str) -> list[Any]:
+    records = run_graph(
+        settings, lambda g: g.driver.execute_query(f"MATCH (n:{label}) RETURN n[$prop] AS v", prop=prop)
+    )
+    return [r["v"] for r in records.records if r["v"] is not None]
+
+
+@pytest.mark.parametrize("field", sorted(FIELDS))
+def test_a_secret_in_each_stored_field_is_redacted_end_to_end(settings: Settings, field: str) -> None:
+    event, (label, prop) = FIELDS[field]
+    events = [event] if label == "Change" else [_pull(), event]
+    assert not load(settings, events).rejected
+    [value] = _stored(settings, label, prop)
+    assert TOKEN not in json.dumps(value) and "[REDACTED:" in json.dumps(value), (field, value)
+    sources = json.dumps(_stored(settings, "SourceEvent", "body"))
+    assert TOKEN not in sources
+    with api(settings) as client:
+        answer = client.post(
+            "/graphql", json={"query": f'{{ change(repo: "{REPO}", number: 7) {{ url evidence {{ name url }} }} }}'}
+        ).json()
+    assert "errors" not in answer and TOKEN not in json.dumps(answer)

@@ -4,6 +4,7 @@ range, and the turning of their rows into the facts graph/metrics/rules.py compu
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -100,7 +101,9 @@ async def metrics(graph: Graph, policy: Policy, *, service: str | None, start: d
     change_rows = await read_all(
         graph, q.CHANGES, service=service, shipped=sorted(set().union(*ship.new.values())), **span
     )
-    changes = {f.id: f for f in (change_facts(row, policy) for row in change_rows)}
+    # The verdict of every change and the computation below are pure Python over a whole window: they run in
+    # a worker thread, so the event loop (an API's other requests, /healthz) keeps answering meanwhile.
+    changes = await asyncio.to_thread(lambda: {f.id: f for f in (change_facts(row, policy) for row in change_rows)})
 
     incidents = [
         Incident(row["id"], triggered, parse(row.get("resolvedAt")))
@@ -112,7 +115,8 @@ async def metrics(graph: Graph, policy: Policy, *, service: str | None, start: d
         for row in await read_all(graph, q.SESSIONS, service=service, **span)
         if (started := parse(row.get("startedAt")))
     ]
-    return compute(
+    return await asyncio.to_thread(
+        compute,
         service=service,
         start=start,
         end=end,

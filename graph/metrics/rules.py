@@ -75,6 +75,13 @@ class MetricsError(ValueError):
     """The window is not usable; the message says why."""
 
 
+# The work grows with the window (one row per week, every deployment and change in it): a reader may ask
+# for two years at a time, not for 0001-01-01 to 9999-12-01.
+MAX_WINDOW_DAYS = 731
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 1, 1, tzinfo=UTC)  # weeks past the end of a window must still be dates
+
+
 def is_production(environment: str | None) -> bool:
     """Whether a deployment environment name means production."""
     return bool(environment) and PRODUCTION.fullmatch(environment or "") is not None
@@ -368,8 +375,19 @@ def compute(
 
 
 def window_of(start: datetime, end: datetime) -> tuple[datetime, datetime]:
-    """The window in UTC, or MetricsError when it is empty."""
+    """The window in UTC, or MetricsError when it is empty, too long or outside the years metrics cover."""
     start, end = utc(start), utc(end)
     if end <= start:
         raise MetricsError(f"the window is empty: 'to' ({iso(end)}) must be after 'from' ({iso(start)})")
+    if start < EARLIEST or end > LATEST:
+        raise MetricsError(
+            f"'from' and 'to' must fall between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} "
+            f"(asked: {start.date().isoformat()} to {end.date().isoformat()})"
+        )
+    days = (end - start).total_seconds() / 86400
+    if days > MAX_WINDOW_DAYS:
+        raise MetricsError(
+            f"the window is {days:,.0f} days; metrics cover at most {MAX_WINDOW_DAYS} days (two years) at a time: "
+            "narrow 'from' and 'to', or ask for several windows"
+        )
     return start, end
