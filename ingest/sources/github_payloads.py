@@ -151,6 +151,7 @@ def add_deployment(batch: Batch, event: Event, version: str, *, what: str, **ext
         repo=repo,
         url=text(dep.get("url")),
         creator=text(get(dep, "creator", "login")),
+        drill=flag(settings.get("drill")),
         **extra,
     )
     add_commit_stub(batch, event, version, sha, repo)
