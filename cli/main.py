@@ -13,7 +13,9 @@ import click
 from cli.access import audit, token
 from cli.common import CHANGE_REF, check_external, fail, progress, report_rejection, user_errors
 from cli.export import export, verify_export
+from cli.gate import gate
 from cli.git import ingest_git
+from cli.governance import audit_period, drill, exception, status
 from cli.inbox import inbox as inbox_command
 from cli.metrics import metrics as metrics_command
 from cli.render import change_text
@@ -231,6 +233,11 @@ main.add_command(metrics_command)
 main.add_command(verify_export)
 main.add_command(audit)
 main.add_command(inbox_command)
+main.add_command(gate)
+main.add_command(exception)
+main.add_command(status)
+main.add_command(drill)
+main.add_command(audit_period)
 
 if __name__ == "__main__":
     main()

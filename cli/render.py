@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
+from governance.exceptions import state
 from graph.models import Change
 from graph.verdict import short
 
@@ -28,6 +29,11 @@ def change_text(change: Change) -> str:
         f"VERDICT: {change.verdict.status.value}",
     ]
     lines += [f"  gap: {gap}" for gap in change.verdict.gaps]
+    now = datetime.now(UTC)
+    lines += [
+        f"  exception {x.id} ({state(x, now)}, until {_when(x.expires_at)}): granted by {x.granted_by}: {x.reason}"
+        for x in change.exceptions
+    ]
     lines += ["", "Approvals:"]
     lines += [
         f"  {a.reviewer.login:<16} {_when(a.at)}  on {short(a.commit_sha)}  "

@@ -16,15 +16,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from neo4j.exceptions import DriverError, Neo4jError
+
 from governance import exceptions as xs
 from governance import ranges
 from governance.models import GateChange, GateKind, GateResult, Remedy, RunningDeployment
 from governance.requirements import remedies
 from graph import governance as records
 from graph import repository
-from graph.driver import Graph
+from graph.driver import Graph, GraphUnavailable
 from graph.models import Change, Deployment, VerdictStatus
-from graph.policy import Policy
+from graph.policy import Policy, PolicyError
 from graph.verdict import staged_gap
 
 SHA_PREFIX = 7
@@ -45,6 +47,15 @@ def failure(gate: GateKind, target: str, error: str, *, environment: str | None 
         error=error,
         evaluated_at=datetime.now(UTC),
     )
+
+
+def describe(exc: BaseException) -> str:
+    """What went wrong while evaluating a gate, for its answer (one line, no traceback)."""
+    if isinstance(exc, GateError | PolicyError | GraphUnavailable):
+        return str(exc)
+    if isinstance(exc, Neo4jError | DriverError | OSError):
+        return f"Neo4j did not answer ({exc.__class__.__name__}); nothing can pass until it does"
+    return f"{exc.__class__.__name__}: {exc}"
 
 
 def judge(
