@@ -33,7 +33,11 @@ SHA_PREFIX = 7
 
 
 class GateError(RuntimeError):
-    """The gate cannot be evaluated as asked (unknown commit, change or deployment); it never passes."""
+    """The gate cannot be evaluated as asked; it never passes."""
+
+
+class UnknownTarget(GateError):
+    """The commit, change or deployment is not in the graph."""
 
 
 def failure(gate: GateKind, target: str, error: str, *, environment: str | None = None) -> GateResult:
@@ -133,7 +137,7 @@ async def resolve_commit(graph: Graph, sha: str) -> tuple[str, str | None]:
         raise GateError(f"{sha!r} is not a commit sha: give at least {SHA_PREFIX} hex digits")
     found = await records.commits_by_prefix(graph, wanted)
     if not found:
-        raise GateError(
+        raise UnknownTarget(
             f"commit {sha} is not in the graph: ingest the repository (`tracegraph ingest-git`) or its push events "
             "first; an unknown commit never passes"
         )
@@ -239,7 +243,7 @@ async def gate_deployment(graph: Graph, policy: Policy, id: str, *, now: datetim
     """Was (or is) deployment `id` allowed to ship what it ships over the deployment before it?"""
     found = await repository.deployment(graph, id)
     if found is None:
-        raise GateError(f"deployment {id!r} is not in the graph; ingest its deployment event first")
+        raise UnknownTarget(f"deployment {id!r} is not in the graph; ingest its deployment event first")
     if not found.sha:
         raise GateError(f"deployment {id} names no commit, so what it ships cannot be known")
     full, repo = await resolve_commit(graph, found.sha)
@@ -278,7 +282,7 @@ async def gate_change(
     """Is this change, on its own, VERIFIED or covered by an active exception?"""
     found = await repository.change(graph, policy, repo=repo, number=number)
     if found is None:
-        raise GateError(f"no change {repo}#{number} in the graph; ingest its pull request events first")
+        raise UnknownTarget(f"no change {repo}#{number} in the graph; ingest its pull request events first")
     judged = judge(found, policy, environment=environment, strategy=strategy, now=now or datetime.now(UTC))
     return _result(
         "change",
