@@ -165,6 +165,20 @@ def serve(host: str, port: int, with_worker: bool) -> None:
     uvicorn.run(create_app(settings, worker=with_worker), host=host, port=port, log_level="info")
 
 
+@main.command("mcp")
+@user_errors
+def mcp_command() -> None:
+    """Serve tracegraph's read-only MCP tools over stdio, for coding agents (TRACEGRAPH_TOKEN: a reader token)."""
+    from mcp_server.server import TokenRefused, authorize, build_server
+
+    settings = get_settings()
+    try:
+        run_with_graph(settings, lambda g: authorize(g, settings), ensure=True)  # a clear error before serving
+    except TokenRefused as exc:
+        fail(str(exc))
+    asyncio.run(build_server(settings).run_stdio_async())
+
+
 @main.command()
 @click.option(
     "--inbox",
