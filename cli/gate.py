@@ -12,7 +12,7 @@ from typing import NoReturn
 
 import click
 
-from cli.common import CHANGE_REF
+from cli.common import CHANGE_REF, user_errors
 from governance import github
 from governance.gate import describe, failure, gate_change, gate_commit, gate_deployment
 from governance.models import GateKind, GateResult
@@ -113,6 +113,7 @@ def gate() -> None:
 @click.option("--strategy", help="How it would ship (canary, flag, full): areas may require a staged one.")
 @click.option("--service", help="The service it deploys as (default: every service its repository deploys as).")
 @click.option("--json", "as_json", is_flag=True, help="The answer as JSON (also on errors).")
+@user_errors  # the gate catches everything itself; this keeps the CLI's one error path
 def gate_commit_command(sha: str, environment: str, strategy: str | None, service: str | None, as_json: bool) -> None:
     """May SHA ship to --environment? Every change it would add since what runs there must be VERIFIED or covered."""
     result = run_gate(
@@ -132,6 +133,7 @@ def gate_commit_command(sha: str, environment: str, strategy: str | None, servic
 @click.option("--post-status", is_flag=True, help="Set the `tracegraph/verdict` commit status of its head on GitHub.")
 @click.option("--target-url", help="The link the commit status shows (with --post-status).")
 @click.option("--json", "as_json", is_flag=True, help="The answer as JSON (also on errors).")
+@user_errors  # the gate catches everything itself; this keeps the CLI's one error path
 def gate_change_command(
     ref: str,
     environment: str | None,
@@ -160,6 +162,7 @@ def gate_change_command(
 @gate.command("deployment")
 @click.argument("deployment_id")
 @click.option("--json", "as_json", is_flag=True, help="The answer as JSON (also on errors).")
+@user_errors  # the gate catches everything itself; this keeps the CLI's one error path
 def gate_deployment_command(deployment_id: str, as_json: bool) -> None:
     """Was DEPLOYMENT_ID allowed to ship what it ships over the deployment before it?"""
     result = run_gate("deployment", deployment_id, None, lambda g, p: gate_deployment(g, p, deployment_id), as_json)

@@ -185,7 +185,7 @@ def population_csv(period: Period) -> str:
         "gaps",
         "exceptions",
         "sampled",
-        *REQUIREMENTS,
+        *(f"meets_{name}" for name in REQUIREMENTS),
     ]
     sampled = set(period.sample)
     rows = [
@@ -205,7 +205,7 @@ def population_csv(period: Period) -> str:
             "gaps": " | ".join(m.gaps),
             "exceptions": _exceptions_text(m.exceptions),
             "sampled": "yes" if m.change.id in sampled else "no",
-            **{name: "met" if m.requirements[name] else "NOT MET" for name in REQUIREMENTS},
+            **{f"meets_{name}": "yes" if m.requirements[name] else "NO" for name in REQUIREMENTS},
         }
         for m in period.population
     ]

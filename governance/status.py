@@ -9,7 +9,8 @@
 - *Compliant since*: walking the service's successful deployments back from the running one (at most
   LOOKBACK), each must have added only VERIFIED changes, shipped a commit of a merged change, and kept
   its ancestry known; the service has been compliant since the oldest deployment of that unbroken
-  streak (None when the running one breaks it).
+  streak (None when the running one breaks it). The first deployment the graph knows of is the baseline:
+  only its own commit and the changes it carries count, not the history before it.
 - *Drill*: the last rollback drill in the environment against the policy's rule for the service's tier.
 """
 
@@ -37,7 +38,10 @@ def _tied(facts: dict[str, CommitFacts], sha: str | None) -> bool:
 
 
 def _compliant(r: ranges.Range, answers: dict[str, Change], facts: dict[str, CommitFacts]) -> bool:
-    if r.outside or r.blind or r.truncated or not _tied(facts, r.target):
+    # The first deployment the graph knows of is the baseline: the history before it (an initial commit,
+    # pushes from before review was required) is what the service started from, not something it shipped.
+    outside = [sha for sha in r.outside if sha == r.target] if r.base is None else r.outside
+    if outside or (r.base is not None and (r.blind or r.truncated)) or not _tied(facts, r.target):
         return False
     return all(i in answers and answers[i].verdict.status == VerdictStatus.VERIFIED for i in r.change_ids)
 
@@ -132,7 +136,8 @@ def _one(
             f"the running deployment {deps[0].id} shipped {(deps[0].sha or '')[:7]}, which belongs to no merged "
             "change: shipped outside the reviewed flow, or from a branch"
         )
-    result.gaps += [g for g in plans[0].gaps(environment) if "belongs to no merged change" not in g]
+    if plans[0].base is not None:
+        result.gaps += [g for g in plans[0].gaps(environment) if "belongs to no merged change" not in g]
     result.gaps += [gap for c in carried for x in c.exceptions for gap in xs.gaps(x, now, verdict=c.verdict.status)]
     if result.drill.gap:
         result.gaps.append(result.drill.gap)
