@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import re
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -125,19 +126,26 @@ def grant(ref: str, reason: str, expires: str, emergency: bool) -> None:
     click.echo(f"{ref} stays UNVERIFIED; gates let it through while {granted.id} is active.", err=True)
 
 
+Act = Callable[[Graph, Principal, datetime], Awaitable[ExceptionGrant]]
+
+
+def _as_caller(act: Act) -> None:
+    """Run an act on an exception as the caller (TRACEGRAPH_TOKEN) and print the exception after it."""
+    settings = get_settings()
+
+    async def work(graph: Graph) -> ExceptionGrant:
+        return await act(graph, await _caller(graph, settings), datetime.now(UTC))
+
+    click.echo(exception_text(run_with_graph(settings, work, ensure=True), datetime.now(UTC)))
+
+
 @exception.command("revoke")
 @click.argument("exception_id")
 @click.option("--reason", required=True, help="Why it is withdrawn.")
 @user_errors
 def revoke(exception_id: str, reason: str) -> None:
     """Withdraw an exception: gates stop letting its change through at once."""
-    settings = get_settings()
-
-    async def work(graph: Graph) -> ExceptionGrant:
-        who = await _caller(graph, settings)
-        return await xs.revoke(graph, who, id=exception_id, reason=reason, now=datetime.now(UTC))
-
-    click.echo(exception_text(run_with_graph(settings, work, ensure=True), datetime.now(UTC)))
+    _as_caller(lambda g, who, now: xs.revoke(g, who, id=exception_id, reason=reason, now=now))
 
 
 @exception.command("review")
@@ -146,13 +154,7 @@ def revoke(exception_id: str, reason: str) -> None:
 @user_errors
 def review(exception_id: str, notes: str) -> None:
     """Review an (emergency) exception after the fact, as an approver who did not grant it."""
-    settings = get_settings()
-
-    async def work(graph: Graph) -> ExceptionGrant:
-        who = await _caller(graph, settings)
-        return await xs.review(graph, who, id=exception_id, notes=notes, now=datetime.now(UTC))
-
-    click.echo(exception_text(run_with_graph(settings, work, ensure=True), datetime.now(UTC)))
+    _as_caller(lambda g, who, now: xs.review(g, who, id=exception_id, notes=notes, now=now))
 
 
 @exception.command("list")

@@ -17,10 +17,12 @@ Every grant, revoke and review, and every refused attempt, is written to the aud
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 
-from governance.models import ExceptionState, ExceptionView
-from graph import access
+from governance.models import ExceptionCounts, ExceptionState, ExceptionView
+from graph import access, repository
 from graph import governance as records
 from graph.access import Principal, Role
 from graph.driver import Graph
@@ -85,6 +87,24 @@ def covering(exceptions: list[ExceptionGrant], now: datetime) -> ExceptionGrant 
     return max(active, key=lambda x: (x.expires_at, x.id)) if active else None
 
 
+async def counts(
+    graph: Graph, policy: Policy, *, start: datetime, end: datetime, service: str | None, now: datetime
+) -> ExceptionCounts:
+    """The exceptions in force in [start, end) (of one service's changes), and their gaps as of `now`."""
+    found = await records.exceptions_between(graph, start=start, end=end, service=service)
+    answers = await repository.changes_by_ids(graph, policy, sorted({x.change_id for x in found}))
+    result = ExceptionCounts(in_force=len(found))
+    for x in found:
+        verdict = answers[x.change_id].verdict.status if x.change_id in answers else None
+        own = gaps(x, now, verdict=verdict)
+        result.granted += start <= x.granted_at < end
+        result.emergency += x.emergency
+        result.with_gaps += bool(own)
+        result.unreviewed += x.emergency and x.reviewed_at is None and x.revoked_at is None
+        result.expired_unverified += state(x, now) == "expired" and verdict != VerdictStatus.VERIFIED
+    return result
+
+
 def _text(value: str, what: str) -> str:
     cleaned = (redact(value.strip()) or "").strip()
     if not cleaned:
@@ -121,6 +141,23 @@ def _approver(who: Principal, verb: str) -> None:
         )
 
 
+@asynccontextmanager
+async def _attempt(graph: Graph, who: Principal, action: str, what: str) -> AsyncIterator[None]:
+    """Audit a refused attempt (and let its error through); the caller audits the success."""
+    try:
+        yield
+    except (ExceptionRefused, ExceptionNotFound) as exc:
+        await _audit(graph, who, action, f"{what} refused: {exc}", 403)
+        raise
+
+
+async def _existing(graph: Graph, id: str) -> ExceptionGrant:
+    found = await records.exception(graph, id)
+    if found is None:
+        raise ExceptionNotFound(f"no exception {id!r}; `tracegraph exception list` shows them")
+    return found
+
+
 async def grant(
     graph: Graph,
     policy: Policy,
@@ -134,7 +171,7 @@ async def grant(
 ) -> ExceptionGrant:
     """Grant an exception for a change, or raise ExceptionRefused / ExceptionNotFound (audited either way)."""
     what = f"{change_id} until {_day(expires_at)}{' emergency' if emergency else ''}"
-    try:
+    async with _attempt(graph, who, "exception.grant", what):
         _approver(who, "grant")
         why = _text(reason, "--reason")
         if expires_at <= now:
@@ -159,41 +196,31 @@ async def grant(
         )
         if created is None:
             raise ExceptionNotFound(f"no change {change_id} in the graph; ingest its pull request first")
-    except (ExceptionRefused, ExceptionNotFound) as exc:
-        await _audit(graph, who, "exception.grant", f"{what} refused: {exc}", 403)
-        raise
     await _audit(graph, who, "exception.grant", f"{created.id} {what}: {why}", 201)
     return created
 
 
 async def revoke(graph: Graph, who: Principal, *, id: str, reason: str, now: datetime) -> ExceptionGrant:
     """Revoke an exception (any approver may: revoking only makes a gate stricter)."""
-    try:
+    async with _attempt(graph, who, "exception.revoke", id):
         _approver(who, "revoke")
         why = _text(reason, "--reason")
-        found = await records.exception(graph, id)
-        if found is None:
-            raise ExceptionNotFound(f"no exception {id!r}; `tracegraph exception list` shows them")
+        found = await _existing(graph, id)
         if found.revoked_at is not None:
             raise ExceptionRefused(f"{id} was revoked already, by {found.revoked_by} at {_day(found.revoked_at)}")
         revoked = await records.revoke_exception(graph, id, by=who.name, at=now, reason=why)
         if revoked is None:
             raise ExceptionRefused(f"{id} was revoked by someone else just now")
-    except (ExceptionRefused, ExceptionNotFound) as exc:
-        await _audit(graph, who, "exception.revoke", f"{id} refused: {exc}", 403)
-        raise
     await _audit(graph, who, "exception.revoke", f"{id}: {why}", 200)
     return revoked
 
 
 async def review(graph: Graph, who: Principal, *, id: str, notes: str, now: datetime) -> ExceptionGrant:
     """Record the after-the-fact review of an exception by an independent approver."""
-    try:
+    async with _attempt(graph, who, "exception.review", id):
         _approver(who, "review")
         what = _text(notes, "--notes")
-        found = await records.exception(graph, id)
-        if found is None:
-            raise ExceptionNotFound(f"no exception {id!r}; `tracegraph exception list` shows them")
+        found = await _existing(graph, id)
         if found.reviewed_at is not None:
             raise ExceptionRefused(f"{id} was reviewed already, by {found.reviewed_by} at {_day(found.reviewed_at)}")
         if found.granted_by.lower() == who.name.lower():
@@ -202,8 +229,5 @@ async def review(graph: Graph, who: Principal, *, id: str, notes: str, now: date
         reviewed = await records.review_exception(graph, id, by=who.name, at=now, notes=what)
         if reviewed is None:
             raise ExceptionRefused(f"{id} was reviewed by someone else just now")
-    except (ExceptionRefused, ExceptionNotFound) as exc:
-        await _audit(graph, who, "exception.review", f"{id} refused: {exc}", 403)
-        raise
     await _audit(graph, who, "exception.review", f"{id}: {what}", 200)
     return reviewed

@@ -25,7 +25,7 @@ from governance.requirements import remedies
 from graph import governance as records
 from graph import repository
 from graph.driver import Graph, GraphUnavailable
-from graph.models import Change, Deployment, VerdictStatus
+from graph.models import Change, VerdictStatus
 from graph.policy import Policy, PolicyError
 from graph.verdict import staged_gap
 
@@ -155,27 +155,38 @@ async def _shipment(
     target: str,
     *,
     sha: str,
-    repo: str | None,
     environment: str,
     strategy: str | None,
-    base: dict[str, Deployment | None],
-    now: datetime,
+    service: str | None,
+    before: datetime | None = None,
+    exclude: str | None = None,
+    now: datetime | None,
 ) -> GateResult:
-    """Gate a shipment of `sha` over what runs there (`base`: per service, its running deployment)."""
+    """Gate a shipment of `sha` to `environment` over what runs there (before `before`, other than `exclude`)."""
+    full, repo = await resolve_commit(graph, sha)
+    base = await records.running(
+        graph,
+        environment=environment,
+        repos=[repo] if repo else [],
+        services=[service] if service else [],
+        before=before,
+        exclude=exclude,
+    )
     running = [RunningDeployment(service=s, deployment=d) for s, d in sorted(base.items())]
     shas = sorted({r.deployment.sha for r in running if r.deployment and r.deployment.sha})
-    walks = await records.ancestry(graph, [sha, *shas])
+    walks = await records.ancestry(graph, [full, *shas])
     known = set().union(*(set(w.reached) for w in walks.values()))
     facts = await records.commit_facts(graph, known)
     # A service where nothing runs yet receives the commit's whole (walked) history.
     fresh = not running or any(r.deployment is None or not r.deployment.sha for r in running)
     bases: list[str | None] = [*shas, *([None] if fresh else [])]
-    shipments = [ranges.compute(sha, b, walks=walks, facts=facts) for b in bases]
+    shipments = [ranges.compute(full, b, walks=walks, facts=facts) for b in bases]
     gaps = list(dict.fromkeys(g for r in shipments for g in r.gaps(environment)))
     ids = sorted({i for r in shipments for i in r.change_ids})
     answers = await repository.changes_by_ids(graph, policy, ids)
+    when = now or datetime.now(UTC)
     changes = [
-        judge(answers[i], policy, environment=environment, strategy=strategy, now=now) for i in ids if i in answers
+        judge(answers[i], policy, environment=environment, strategy=strategy, now=when) for i in ids if i in answers
     ]
     missing = []
     if any(r.outside for r in shipments):
@@ -193,7 +204,7 @@ async def _shipment(
                 requirement="ancestry",
                 gaps=[g for g in gaps if "belongs to no merged change" not in g],
                 how="Ingest the repository's history (`tracegraph ingest-git PATH --since …`) so the gate can see "
-                f"every commit between what runs in {environment} and {sha[:7]}.",
+                f"every commit between what runs in {environment} and {full[:7]}.",
             )
         )
     return _result(
@@ -204,7 +215,7 @@ async def _shipment(
         gaps=gaps,
         missing=missing,
         repo=repo,
-        sha=sha,
+        sha=full,
         strategy=strategy,
         running=running,
     )
@@ -221,21 +232,8 @@ async def gate_commit(
     now: datetime | None = None,
 ) -> GateResult:
     """May `sha` ship to `environment` now? (see the module docstring)."""
-    full, repo = await resolve_commit(graph, sha)
-    base = await records.running(
-        graph, environment=environment, repos=[repo] if repo else [], services=[service] if service else []
-    )
     return await _shipment(
-        graph,
-        policy,
-        "commit",
-        sha,
-        sha=full,
-        repo=repo,
-        environment=environment,
-        strategy=strategy,
-        base=base,
-        now=now or datetime.now(UTC),
+        graph, policy, "commit", sha, sha=sha, environment=environment, strategy=strategy, service=service, now=now
     )
 
 
@@ -246,26 +244,18 @@ async def gate_deployment(graph: Graph, policy: Policy, id: str, *, now: datetim
         raise UnknownTarget(f"deployment {id!r} is not in the graph; ingest its deployment event first")
     if not found.sha:
         raise GateError(f"deployment {id} names no commit, so what it ships cannot be known")
-    full, repo = await resolve_commit(graph, found.sha)
-    base = await records.running(
-        graph,
-        environment=found.environment,
-        repos=[repo] if repo else [],
-        services=[found.service] if found.service else [],
-        before=found.started_at,
-        exclude=found.id,
-    )
     return await _shipment(
         graph,
         policy,
         "deployment",
         id,
-        sha=full,
-        repo=repo,
+        sha=found.sha,
         environment=found.environment,
         strategy=found.strategy,
-        base=base,
-        now=now or datetime.now(UTC),
+        service=found.service,
+        before=found.started_at,
+        exclude=found.id,
+        now=now,
     )
 
 

@@ -14,7 +14,6 @@ so a payload can never send it to another host. The token is never logged.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -26,6 +25,8 @@ from governance.models import GateResult
 from graph.driver import Graph
 from graph.policy import Policy
 from graph.settings import Settings
+from ingest.sources.base import get, text
+from ingest.sources.github_payloads import deployment_settings
 
 CONTEXT = "tracegraph/verdict"
 COMMENT_LIMIT = 1024  # GitHub shows the comment on the run; a long one is cut with a pointer to the rest
@@ -50,41 +51,23 @@ class ProtectionRequest:
     strategy: str | None
 
 
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _object(value: Any) -> dict[str, Any]:
-    # A deployment's `payload` may be an object or a JSON-encoded string (the REST API takes both).
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return {}
-    return value if isinstance(value, dict) else {}
-
-
 def protection_request(payload: Any) -> ProtectionRequest:
     """Read a deployment_protection_rule payload; ValueError naming what is missing."""
-    if not isinstance(payload, dict):
-        raise ValueError("the deployment_protection_rule payload is not a JSON object")
-    repository = _object(payload.get("repository"))
-    repo = _text(repository.get("full_name"))
-    deployment = _object(payload.get("deployment"))
-    environment = _text(payload.get("environment")) or _text(deployment.get("environment"))
-    callback = _text(payload.get("deployment_callback_url"))
+    repo = text(get(payload, "repository", "full_name"))
+    environment = text(get(payload, "environment")) or text(get(payload, "deployment", "environment"))
+    callback = text(get(payload, "deployment_callback_url"))
     if not repo or not environment or not callback:
         raise ValueError("the deployment_protection_rule payload names no repository, environment or callback URL")
-    settings = _object(deployment.get("payload"))
-    deployment_id = deployment.get("id")
+    settings = deployment_settings(get(payload, "deployment", "payload"))
+    deployment_id = get(payload, "deployment", "id")
     return ProtectionRequest(
         repo=repo,
         environment=environment,
-        sha=_text(deployment.get("sha")) or _text(payload.get("sha")),
+        sha=text(get(payload, "deployment", "sha")) or text(get(payload, "sha")),
         callback_url=callback,
         deployment_id=str(deployment_id) if isinstance(deployment_id, int | str) else None,
-        service=_text(settings.get("service")) or _text(repository.get("name")),
-        strategy=_text(settings.get("strategy")),
+        service=text(settings.get("service")) or text(get(payload, "repository", "name")),
+        strategy=text(settings.get("strategy")),
     )
 
 

@@ -30,6 +30,18 @@ class ExceptionView(Model):
     gaps: list[str] = Field(default_factory=list)
 
 
+class ExceptionCounts(Model):
+    """Break-glass exceptions of a window, for the metrics: how many, and how many are gaps of their own now."""
+
+    in_force: int = 0
+    granted: int = 0
+    emergency: int = 0
+    # Gaps of their own: emergency ones not reviewed yet, and ones that expired while their change is not VERIFIED.
+    with_gaps: int = 0
+    unreviewed: int = 0
+    expired_unverified: int = 0
+
+
 class GateChange(Model):
     """One change a gate looked at: its verdict, what the gate adds to its gaps, and whether it may ship."""
 

@@ -230,9 +230,11 @@ async def review_exception(graph: Graph, id: str, *, by: str, at: datetime, note
     return ExceptionGrant.model_validate(row["exception"]) if row else None
 
 
-async def exceptions_between(graph: Graph, *, start: datetime, end: datetime) -> list[ExceptionGrant]:
-    """Exceptions in force at some time in [start, end), oldest grant first."""
-    rows = await read_all(graph, q.EXCEPTIONS_BETWEEN, **{"from": stamp(start), "to": stamp(end)})
+async def exceptions_between(
+    graph: Graph, *, start: datetime, end: datetime, service: str | None = None
+) -> list[ExceptionGrant]:
+    """Exceptions in force at some time in [start, end) (of one service's changes), oldest grant first."""
+    rows = await read_all(graph, q.EXCEPTIONS_BETWEEN, service=service, **{"from": stamp(start), "to": stamp(end)})
     return [ExceptionGrant.model_validate(r["exception"]) for r in rows]
 
 

@@ -26,8 +26,9 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "api": ("graph", "export", "governance", *INGEST_FACADE),
     "cli": ("graph", "ingest", "export", "governance", "mcp_server", "api.app"),
     "bench": ("graph", "ingest", "export", "api.app", "cli"),
-    # Gates, exceptions, status, drills and audit periods build on graph/ and export/ (evidence bundles).
-    "governance": ("graph", "export", "ingest.redact", "ingest.timestamps"),
+    # Gates, exceptions, status, drills and audit periods build on graph/ and export/ (evidence bundles),
+    # reading GitHub's payloads with the sources' readers.
+    "governance": ("graph", "export", "ingest.redact", "ingest.timestamps", "ingest.sources"),
     # The MCP face wraps graph/ and governance/, as api/ and cli/ do.
     "mcp_server": ("graph", "governance"),
 }

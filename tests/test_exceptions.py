@@ -117,6 +117,18 @@ def test_an_exception_from_its_grant_to_its_revocation(shop: Settings) -> None:
     listed = cli(shop, "exception", "list")
     assert "awaits its review after the fact" in listed.stdout
 
+    window = ["--service", "shop", "--from", "2026-06-01", "--to", "2027-03-01"]
+    metrics = json.loads(cli(shop, "metrics", *window, "--json").stdout)
+    assert metrics["exceptions"] == {
+        "inForce": 1,
+        "granted": 1,
+        "emergency": 1,
+        "withGaps": 1,
+        "unreviewed": 1,
+        "expiredUnverified": 0,
+    }
+    assert "1 with gaps: 1 emergency not reviewed" in cli(shop, "metrics", *window).stdout
+
     # The review after the fact: not by the one who granted it, nor the author; by another approver.
     refused = cli(shop, "exception", "review", exc, "--notes", "fine", as_=carol)
     assert refused.exit_code == 2 and "its review must come from another approver" in refused.stderr

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -138,77 +139,34 @@ def test_a_recent_rollback_drill_meets_the_tier_rule_and_a_missing_one_is_overdu
     payments: tuple[Settings, Path],
 ) -> None:
     settings, policy = payments
+
+    def status(*args: str) -> dict[str, Any]:
+        found = cli(settings, policy, "status", "--environment", "production", "--json", *args)
+        return {s["service"]: s for s in json.loads(found.stdout)}
+
+    def record(*args: str) -> Result:
+        return cli(settings, policy, "drill", "record", "--service", "billing", "--environment", "production", *args)
+
     load(settings, gs.deploy(201, gs.M1, at=_ago(40), service="billing"))
     # shop's drill: a deployment marked as one, 8 days ago, restored in 6 minutes
     load(settings, gs.deploy(202, gs.M1, at=_ago(8), finished=_ago(8 - 6 / 1440), drill=True, service="shop"))
-    status = json.loads(cli(settings, policy, "status", "--environment", "production", "--json").stdout)
-    by_service = {s["service"]: s for s in status}
+    by_service = status()
     shop, billing = by_service["shop"]["drill"], by_service["billing"]["drill"]
     assert (shop["overdue"], shop["dueWithinDays"], shop["last"]["origin"]) == (False, 30, "deployment")
     assert shop["last"]["restoreSeconds"] == pytest.approx(360, abs=1)
     assert billing["overdue"] is True and billing["last"] is None
-    assert (
-        "no rollback drill of billing in production within 30 days (tier 1); there has been none"
-        in (by_service["billing"]["gaps"])
-    )
+    gap = "no rollback drill of billing in production within 30 days (tier 1); there has been none"
+    assert gap in by_service["billing"]["gaps"]
 
     # A drill recorded by hand meets the rule too; one 45 days ago does not.
-    old = cli(
-        settings,
-        policy,
-        "drill",
-        "record",
-        "--service",
-        "billing",
-        "--environment",
-        "production",
-        "--restore-minutes",
-        "12",
-        "--at",
-        _ago(45),
-        "--by",
-        "sre-oncall",
-    )
+    old = record("--restore-minutes", "12", "--at", _ago(45), "--by", "sre-oncall")
     assert old.exit_code == 0, old.output
-    status = json.loads(
-        cli(settings, policy, "status", "--environment", "production", "--service", "billing", "--json").stdout
-    )
-    assert status[0]["drill"]["overdue"] is True and "the last was on" in status[0]["drill"]["gap"]
-    recent = cli(
-        settings,
-        policy,
-        "drill",
-        "record",
-        "--service",
-        "billing",
-        "--environment",
-        "production",
-        "--restore-seconds",
-        "300",
-        "--at",
-        _ago(2),
-        "--notes",
-        "rolled back the fee change",
-    )
-    assert recent.exit_code == 0
-    status = json.loads(
-        cli(settings, policy, "status", "--environment", "production", "--service", "billing", "--json").stdout
-    )
-    assert status[0]["drill"]["overdue"] is False and status[0]["drill"]["last"]["restoreSeconds"] == 300
+    billing = status("--service", "billing")["billing"]["drill"]
+    assert billing["overdue"] is True and "the last was on" in billing["gap"]
+    assert record("--restore-seconds", "300", "--at", _ago(2), "--notes", "rolled back the fee change").exit_code == 0
+    billing = status("--service", "billing")["billing"]["drill"]
+    assert (billing["overdue"], billing["last"]["restoreSeconds"]) == (False, 300)
     listed = cli(settings, policy, "drill", "list", "--service", "billing")
     assert "restored in 5.0 min" in listed.stdout and "restored in 12.0 min" in listed.stdout
-    both = cli(
-        settings,
-        policy,
-        "drill",
-        "record",
-        "--service",
-        "billing",
-        "--environment",
-        "production",
-        "--restore-seconds",
-        "3",
-        "--restore-minutes",
-        "1",
-    )
+    both = record("--restore-seconds", "3", "--restore-minutes", "1")
     assert both.exit_code == 2 and "exactly one of" in both.stderr

@@ -141,9 +141,12 @@ SET x.reviewedAt = $at, x.reviewedBy = $by, x.reviewNotes = $notes
 RETURN x {.*} AS exception
 """
 
-# Exceptions in force at some time in [$from, $to): granted before $to, expiring at or after $from.
+# Exceptions in force at some time in [$from, $to): granted before $to, expiring at or after $from; of
+# the changes of one service's repositories when $service is set.
 EXCEPTIONS_BETWEEN = """
 MATCH (x:PolicyException) WHERE x.grantedAt < $to AND x.expiresAt >= $from
+  AND ($service IS NULL
+       OR EXISTS { (x)-[:COVERS]->(:Change)-[:IN]->(:Repository)-[:DEPLOYS_AS]->(:Service {name: $service}) })
 RETURN x {.*} AS exception ORDER BY x.grantedAt, x.id
 """
 
