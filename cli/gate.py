@@ -65,7 +65,7 @@ def gate_text(result: GateResult) -> str:
     return "\n".join(lines)
 
 
-def run_gate(kind: GateKind, target: str, environment: str | None, work: Work, as_json: bool) -> GateResult:
+def run_gate(kind: GateKind, target: str, environment: str | None, work: Work) -> GateResult:
     """Evaluate a gate; whatever goes wrong (settings, policy, Neo4j, the question) is a failed result, exit 2."""
     try:
         settings = get_settings()
@@ -121,7 +121,6 @@ def gate_commit_command(sha: str, environment: str, strategy: str | None, servic
         sha,
         environment,
         lambda g, p: gate_commit(g, p, sha, environment=environment, strategy=strategy, service=service),
-        as_json,
     )
     finish(result, as_json)
 
@@ -152,7 +151,6 @@ def gate_change_command(
         ref,
         environment,
         lambda g, p: gate_change(g, p, repo, number, environment=environment, strategy=strategy),
-        as_json,
     )
     if post_status and result.error is None:
         result = _post_status(get_settings(), result, target_url)
@@ -165,5 +163,5 @@ def gate_change_command(
 @user_errors  # the gate catches everything itself; this keeps the CLI's one error path
 def gate_deployment_command(deployment_id: str, as_json: bool) -> None:
     """Was DEPLOYMENT_ID allowed to ship what it ships over the deployment before it?"""
-    result = run_gate("deployment", deployment_id, None, lambda g, p: gate_deployment(g, p, deployment_id), as_json)
+    result = run_gate("deployment", deployment_id, None, lambda g, p: gate_deployment(g, p, deployment_id))
     finish(result, as_json)
