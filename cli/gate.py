@@ -43,7 +43,8 @@ def gate_text(result: GateResult) -> str:
             if r.deployment
             else "nothing yet"
         )
-        lines.append(f"  running in {result.environment} for {r.service}: {ran}")
+        when = "before it" if result.gate == "deployment" else "running"
+        lines.append(f"  {when} in {result.environment} for {r.service}: {ran}")
     for gap in result.gaps:
         lines.append(f"  gap: {gap}")
     for c in result.changes:
