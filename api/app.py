@@ -14,7 +14,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from neo4j.exceptions import DriverError, Neo4jError
 
-from api import admin, export, webhooks
+from api import admin, export, gates, webhooks
 from api.audit import AuditQueue
 from api.auth import Principals, Reader, graphql_caller
 from api.limits import BodyLimit, Router
@@ -89,6 +89,9 @@ def create_app(
     app.include_router(admin.router)
     app.include_router(export.router)
     app.include_router(webhooks.router)
+    app.include_router(gates.router)
+    # A deployment protection rule waits for the gate's answer (see api/webhooks.py, reactions).
+    app.state.reactions = {("github", "deployment_protection_rule"): gates.protection_rule}
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi(who: Reader) -> JSONResponse:

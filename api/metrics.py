@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 import strawberry
 from strawberry.experimental.pydantic import type as pydantic_type
 from strawberry.types import Info
 
+from governance.exceptions import counts
+from governance.models import ExceptionCounts as ExceptionCountsModel
 from graph import metrics as m
 
 
@@ -61,6 +63,16 @@ class Week:
     median_lead_time_hours: strawberry.auto
 
 
+@pydantic_type(model=ExceptionCountsModel, name="ExceptionCounts")
+class ExceptionCounts:
+    in_force: strawberry.auto
+    granted: strawberry.auto
+    emergency: strawberry.auto
+    with_gaps: strawberry.auto
+    unreviewed: strawberry.auto
+    expired_unverified: strawberry.auto
+
+
 @pydantic_type(model=m.Metrics, description="Delivery metrics over [windowStart, windowEnd); see graph/metrics.py.")
 class Metrics:
     service: strawberry.auto
@@ -89,6 +101,19 @@ class Metrics:
     ai_spend_months: strawberry.auto
     ai_spend_by_engineer: strawberry.auto
     weekly: strawberry.auto
+
+    @strawberry.field(description="Break-glass exceptions in force in the window; gaps of their own as of now.")
+    async def exceptions(self, info: Info) -> ExceptionCounts:
+        context = info.context["tracegraph"]
+        found = await counts(
+            context.graph,
+            context.policy,
+            start=self.window_start,
+            end=self.window_end,
+            service=self.service,
+            now=datetime.now(UTC),
+        )
+        return ExceptionCounts.from_pydantic(found)
 
 
 @strawberry.type

@@ -1,7 +1,7 @@
 """The GraphQL contract of DESIGN.md, derived from graph.models (names are public API)."""
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
 import strawberry
@@ -14,6 +14,7 @@ from strawberry.types import ExecutionContext, Info
 
 from api.cost import MAX_PAGE
 from api.errors import QueryError
+from governance.exceptions import state as exception_state
 from graph import models, repository
 from graph.driver import Graph
 from graph.policy import Policy
@@ -233,6 +234,40 @@ class Verdict:
     gaps: strawberry.auto
 
 
+@pydantic_type(model=models.Contract, description="The pull request's contract: sections of its description.")
+class Contract:
+    intent: strawberry.auto
+    risk: strawberry.auto
+    test_evidence: strawberry.auto
+    rollout: strawberry.auto
+    rollback: strawberry.auto
+
+
+@pydantic_type(
+    model=models.ExceptionGrant,
+    description="A break-glass exception: never a VERIFIED verdict; while active, gates let its change through.",
+)
+class ExceptionGrant:
+    id: strawberry.ID
+    change_id: strawberry.auto
+    granted_by: strawberry.auto
+    granted_at: strawberry.auto
+    reason: strawberry.auto
+    expires_at: strawberry.auto
+    emergency: strawberry.auto
+    review_due_at: strawberry.auto
+    reviewed_by: strawberry.auto
+    reviewed_at: strawberry.auto
+    review_notes: strawberry.auto
+    revoked_by: strawberry.auto
+    revoked_at: strawberry.auto
+    revoke_reason: strawberry.auto
+
+    @strawberry.field(description="Now: active, expired, revoked, or review overdue (an unreviewed emergency).")
+    def state(self) -> str:
+        return exception_state(self, datetime.now(UTC))  # type: ignore[arg-type]  # served as the model
+
+
 @pydantic_type(model=models.Change)
 class Change:
     id: strawberry.ID
@@ -254,6 +289,8 @@ class Change:
     deployments: strawberry.auto
     incidents: strawberry.auto
     verdict: strawberry.auto
+    contract: strawberry.auto
+    exceptions: strawberry.auto
 
 
 @strawberry.type
@@ -300,10 +337,11 @@ class Query:
 
 def build_schema() -> strawberry.Schema:
     """The public schema, with depth/alias/token limits and the audit log."""
+    from api.governance import GovernanceQuery
     from api.limits import graphql_extensions
     from api.metrics import MetricsQuery
 
-    root = merge_types("Query", (Query, MetricsQuery))
+    root = merge_types("Query", (Query, MetricsQuery, GovernanceQuery))
     return _Schema(query=root, extensions=graphql_extensions())
 
 

@@ -6,16 +6,21 @@ delivery is on disk (ingest.inbox), 200 "duplicate" for a delivery stored before
 an event type the source does not read (nothing stored), 401 for a bad or missing signature
 (nothing stored), 404 for a source without webhooks, 503 when its secret is not configured or the
 inbox cannot be written, 413 above the body size limit.
+
+A delivery can also ask for an answer besides being stored: a GitHub `deployment_protection_rule`
+waits for tracegraph's gate. The app registers such *reactions* by (source, event type) in
+`app.state.reactions`; one runs, after the response, on every verified delivery of its type.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -47,6 +52,16 @@ def get_inbox(request: Request) -> Inbox:
     if found is None:
         found = request.app.state.inbox = Inbox(get_app_settings(request).inbox_dir)
     return found  # type: ignore[no-any-return]
+
+
+# (app, verified payload) -> None: what a delivery of one (source, type) asks for beyond being stored.
+Reaction = Callable[[FastAPI, dict[str, Any]], Awaitable[None]]
+
+
+def reaction(request: Request, source: str, kind: str) -> Reaction | None:
+    """The reaction the app registered for deliveries of this source and type, if any."""
+    registered: dict[tuple[str, str], Reaction] = getattr(request.app.state, "reactions", {})
+    return registered.get((source, kind))
 
 
 ConfigDep = Annotated[Settings, Depends(get_app_settings)]
@@ -157,7 +172,9 @@ def _payload(hook: Webhook, headers: Any, body: bytes) -> dict[str, Any]:
 
 
 @router.post("/webhooks/{name}", status_code=202)
-async def receive(name: str, request: Request, config: ConfigDep, inbox: InboxDep) -> JSONResponse:
+async def receive(
+    name: str, request: Request, config: ConfigDep, inbox: InboxDep, background: BackgroundTasks
+) -> JSONResponse:
     """A provider's webhook delivery: verified as its source declares, stored, then acknowledged."""
     source, hook = _webhook(name)
     secret = config.secret(hook.secret_variable)
@@ -179,6 +196,10 @@ async def receive(name: str, request: Request, config: ConfigDep, inbox: InboxDe
         return JSONResponse({"status": "ignored", "reason": f"tracegraph does not read {name} {kind} events"}, 200)
     delivery_id = _checked(hook.delivery_id(headers, payload) or _digest(body), "delivery id", MAX_ID_LENGTH)
     stored = await store(inbox, [Delivery(name, kind, delivery_id, payload, via=f"webhook:{name}")])
+    react = reaction(request, name, source.canonical_type(kind) or kind)
+    if react is not None:
+        # A redelivery is answered again: GitHub sends one when its first try got no answer.
+        background.add_task(react, request.app, payload)
     return _answer(stored[0])
 
 

@@ -15,7 +15,7 @@ from graph.settings import get_settings
 
 @click.group()
 def token() -> None:
-    """API tokens: reader (queries, exports), ingester (POST /events), admin (tokens, audit)."""
+    """API tokens: reader (queries, exports), ingester (POST /events), admin (tokens, audit), approver (exceptions)."""
 
 
 @token.command("create")
@@ -24,6 +24,8 @@ def token() -> None:
 @user_errors
 def create(role: str, name: str) -> None:
     """Create a token and print it once (only its hash is stored)."""
+    if role == Role.APPROVER.value and not name.strip():
+        fail("an approver token stands for a person: pass --name <their login> (exceptions are granted in that name)")
     secret, info = run_with_graph(
         get_settings(), lambda g: access.create_token(g, role=Role(role), name=name or f"{role} token"), ensure=True
     )

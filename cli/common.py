@@ -20,6 +20,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from export.archive import Unreadable
 from export.scope import ExportError, ExportNotFound
+from governance.audit_period import AuditPeriodError
+from governance.controls import ControlsError
+from governance.drills import DrillError
+from governance.exceptions import ExceptionNotFound, ExceptionRefused
+from governance.github import GitHubError
 from graph import local_neo4j
 from graph.driver import GraphUnavailable, run_with_graph
 from graph.metrics import MetricsError
@@ -44,6 +49,12 @@ EXIT_CODES: dict[type[Exception], int] = {
     GitError: 2,
     MetricsError: 2,
     Unreadable: 2,
+    ExceptionNotFound: 1,
+    ExceptionRefused: 2,
+    DrillError: 2,
+    ControlsError: 2,
+    AuditPeriodError: 2,
+    GitHubError: 2,
 }
 USER_ERRORS = tuple(EXIT_CODES)
 

@@ -13,7 +13,9 @@ import click
 from cli.access import audit, token
 from cli.common import CHANGE_REF, check_external, echo, fail, progress, report_rejection, user_errors
 from cli.export import export, verify_export
+from cli.gate import gate
 from cli.git import ingest_git
+from cli.governance import audit_period, drill, exception, status
 from cli.inbox import inbox as inbox_command
 from cli.metrics import metrics as metrics_command
 from cli.render import change_text
@@ -163,6 +165,20 @@ def serve(host: str, port: int, with_worker: bool) -> None:
     uvicorn.run(create_app(settings, worker=with_worker), host=host, port=port, log_level="info")
 
 
+@main.command("mcp")
+@user_errors
+def mcp_command() -> None:
+    """Serve tracegraph's read-only MCP tools over stdio, for coding agents (TRACEGRAPH_TOKEN: a reader token)."""
+    from mcp_server.server import TokenRefused, authorize, build_server
+
+    settings = get_settings()
+    try:
+        run_with_graph(settings, lambda g: authorize(g, settings), ensure=True)  # a clear error before serving
+    except TokenRefused as exc:
+        fail(str(exc))
+    asyncio.run(build_server(settings).run_stdio_async())
+
+
 @main.command()
 @click.option(
     "--inbox",
@@ -231,6 +247,11 @@ main.add_command(metrics_command)
 main.add_command(verify_export)
 main.add_command(audit)
 main.add_command(inbox_command)
+main.add_command(gate)
+main.add_command(exception)
+main.add_command(status)
+main.add_command(drill)
+main.add_command(audit_period)
 
 if __name__ == "__main__":
     main()

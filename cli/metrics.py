@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import tempfile
@@ -13,8 +14,10 @@ import click
 
 from cli.common import echo, fail, line, user_errors
 from export.archive import write_file
+from governance.exceptions import counts
+from governance.models import ExceptionCounts
 from graph import metrics as m
-from graph.driver import run_with_graph
+from graph.driver import Graph, run_with_graph
 from graph.metrics.rules import utc
 from graph.policy import load_policy
 from graph.settings import get_settings
@@ -48,12 +51,31 @@ def metrics(
         fail(f"cannot write a chart to {chart}: use a .svg (or .png) file name")
     settings = get_settings()
     policy = load_policy(settings.policy_file)
-    found = run_with_graph(settings, lambda g: m.metrics(g, policy, service=service, start=start, end=end), ensure=True)
+
+    async def work(graph: Graph) -> tuple[m.Metrics, ExceptionCounts]:
+        found = await m.metrics(graph, policy, service=service, start=start, end=end)
+        return found, await counts(graph, policy, start=start, end=end, service=service, now=datetime.now(UTC))
+
+    found, exceptions = run_with_graph(settings, work, ensure=True)
     if chart is not None:
         write_chart(found, chart)
-    echo(found.model_dump_json(by_alias=True, indent=2) if as_json else metrics_text(found))
+    if as_json:
+        data = {**found.model_dump(mode="json", by_alias=True), "exceptions": exceptions.model_dump(by_alias=True)}
+        echo(json.dumps(data, indent=2))
+    else:
+        echo(metrics_text(found))
+        echo(exceptions_line(exceptions))
     if chart is not None:
         echo(f"chart of the weekly series written to {chart}", err=True)
+
+
+def exceptions_line(found: ExceptionCounts) -> str:
+    """The break-glass exceptions of the window, and how many are gaps of their own."""
+    return (
+        f"{'break-glass exceptions':<32}{found.in_force} in force ({found.granted} granted in the window, "
+        f"{found.emergency} emergency); {found.with_gaps} with gaps: {found.unreviewed} emergency not reviewed, "
+        f"{found.expired_unverified} expired while the change is not VERIFIED"
+    )
 
 
 # --- the table ----------------------------------------------------------------------------------

@@ -6,9 +6,10 @@ the screen, hide a link or start a line of its own that reads like part of the a
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from cli.common import line
+from governance.exceptions import state
 from graph.models import Change
 from graph.verdict import short
 
@@ -33,6 +34,12 @@ def change_text(change: Change) -> str:
         f"VERDICT: {change.verdict.status.value}",
     ]
     lines += [f"  gap: {line(gap)}" for gap in change.verdict.gaps]
+    now = datetime.now(UTC)
+    lines += [
+        f"  exception {x.id} ({state(x, now)}, until {_when(x.expires_at)}): "
+        f"granted by {line(x.granted_by)}: {line(x.reason)}"
+        for x in change.exceptions
+    ]
     lines += ["", "Approvals:"]
     lines += [
         f"  {line(a.reviewer.login):<16} {_when(a.at)}  on {line(short(a.commit_sha))}  "

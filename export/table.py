@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import unicodedata
+from collections.abc import Iterable
 from datetime import datetime
 
 from export.manifest import stamp
@@ -117,11 +118,16 @@ def _cell(value: str) -> str:
     return "'" + value if formula else value
 
 
+def csv_table(columns: list[str], rows: Iterable[dict[str, str]]) -> str:
+    """CSV text (a header, CRLF lines) whose every cell is redacted and cannot run as a spreadsheet formula."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\r\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _cell(v) for k, v in row.items()})
+    return out.getvalue()
+
+
 def csv_text(answers: list[Change], policy: Policy) -> str:
     """The auditor's CSV: a header and one row per change."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
-    writer.writeheader()
-    for change in answers:
-        writer.writerow({k: _cell(v) for k, v in csv_row(change, policy).items()})
-    return out.getvalue()
+    return csv_table(CSV_COLUMNS, (csv_row(change, policy) for change in answers))

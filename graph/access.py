@@ -19,6 +19,8 @@ class Role(StrEnum):
     READER = "reader"  # GraphQL queries, exports
     INGESTER = "ingester"  # POST /events
     ADMIN = "admin"  # token management, the audit log, and everything a reader and an ingester do
+    # Grants, revokes and reviews break-glass exceptions; the token's name is the person's login.
+    APPROVER = "approver"
 
 
 class Principal(BaseModel):

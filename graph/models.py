@@ -102,6 +102,8 @@ class Deployment(Model):
     strategy: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    # A rollback done on purpose (a drill), as the deployment event said.
+    drill: bool = False
 
     @property
     def at(self) -> datetime | None:
@@ -137,6 +139,40 @@ class Verdict(Model):
     gaps: list[str] = Field(default_factory=list)
 
 
+class Contract(Model):
+    """The pull request's contract: the sections of its description (ingest.sources.shared.CONTRACT_HEADINGS)."""
+
+    intent: str | None = None
+    risk: str | None = None
+    test_evidence: str | None = None
+    rollout: str | None = None
+    rollback: str | None = None
+
+
+class ExceptionGrant(Model):
+    """A break-glass exception for one change: who granted it, when, why and until when.
+
+    It never makes a verdict VERIFIED; while active it lets a gate pass (governance.exceptions says
+    when it is active, and the gaps it is of its own).
+    """
+
+    id: str
+    change_id: str
+    granted_by: str
+    granted_at: datetime
+    reason: str
+    expires_at: datetime
+    emergency: bool = False
+    # Emergency exceptions are reviewed after the fact, by this time (the policy's review_within_days).
+    review_due_at: datetime | None = None
+    reviewed_by: str | None = None
+    reviewed_at: datetime | None = None
+    review_notes: str | None = None
+    revoked_by: str | None = None
+    revoked_at: datetime | None = None
+    revoke_reason: str | None = None
+
+
 class Change(Model):
     """The five-minute answer for one change."""
 
@@ -159,6 +195,9 @@ class Change(Model):
     deployments: list[Deployment] = Field(default_factory=list)
     incidents: list[Incident] = Field(default_factory=list)
     verdict: Verdict
+    contract: Contract = Field(default_factory=Contract)
+    # Shown with the answer; an exception never changes the verdict.
+    exceptions: list[ExceptionGrant] = Field(default_factory=list)
 
 
 # --- what the top-level reads answer ------------------------------------------------------------

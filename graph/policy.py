@@ -6,6 +6,7 @@ import re
 from fnmatch import fnmatchcase, translate
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -17,6 +18,10 @@ class PolicyError(ValueError):
     """The policy file is missing or invalid; the message names the file and the problem."""
 
 
+# The sections of a pull request's contract a policy can require (graph.models.Contract).
+ContractSection = Literal["intent", "risk", "test_evidence", "rollout", "rollback"]
+
+
 class Area(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -26,6 +31,11 @@ class Area(BaseModel):
     required_evidence: list[str] = Field(default_factory=list)
     # When set, at least one counted approval must come from one of these logins.
     code_owners: list[str] = Field(default_factory=list)
+    # Contract sections the pull request description must have (e.g. payments: [rollout, rollback]).
+    required_contract: list[ContractSection] = Field(default_factory=list)
+    # When set, a production deployment of the area's changes must use one of these strategies
+    # (e.g. [canary, flag]); a full deployment, or one that states no strategy, is a gap.
+    staged_strategies: list[str] = Field(default_factory=list)
 
     @cached_property
     def path_pattern(self) -> re.Pattern[str]:
@@ -40,12 +50,43 @@ class EvidenceRule(BaseModel):
     kind: str
 
 
+class ExceptionRules(BaseModel):
+    """Break-glass exceptions: how long one may last, and how soon an emergency one must be reviewed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_days: int = Field(default=90, ge=1)
+    review_within_days: int = Field(default=5, ge=0)
+
+
+class DrillRules(BaseModel):
+    """Rollback drills: a drill is due within `within_days[tier]` days for every service of that tier."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    within_days: dict[str, int] = Field(default_factory=dict)
+    # Service name -> tier, for services whose graph node does not say its tier.
+    tiers: dict[str, str] = Field(default_factory=dict)
+    default_tier: str | None = None
+
+    def tier_of(self, service: str, known: str | None = None) -> str | None:
+        """The service's tier: the graph's when it knows one, else this policy's, else the default."""
+        return known or self.tiers.get(service) or self.default_tier
+
+    def due_within(self, service: str, known: str | None = None) -> int | None:
+        """Days within which the service needs a drill, or None when its tier requires none."""
+        tier = self.tier_of(service, known)
+        return self.within_days.get(tier) if tier is not None else None
+
+
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     areas: dict[str, Area]
     default_area: str
     evidence_kinds: list[EvidenceRule] = Field(default_factory=list)
+    exceptions: ExceptionRules = Field(default_factory=ExceptionRules)
+    drills: DrillRules = Field(default_factory=DrillRules)
 
     @model_validator(mode="after")
     def _default_exists(self) -> Policy:

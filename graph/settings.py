@@ -18,6 +18,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_FILE = ".env"
 _SECRET_VARIABLE = re.compile(r"TRACEGRAPH_[A-Z0-9_]+_(?:SECRET|TOKEN)")
+# Credentials with their own field, so no webhook route ever checks a delivery against them.
+_NOT_WEBHOOK_SECRETS = frozenset({"TRACEGRAPH_INGEST_TOKEN", "TRACEGRAPH_GITHUB_TOKEN"})
 
 
 class Settings(BaseSettings):
@@ -52,6 +54,16 @@ class Settings(BaseSettings):
     # Webhook secrets by variable name (filled from the environment, see the module docstring).
     webhook_secrets: dict[str, SecretStr] = Field(default_factory=dict)
 
+    # The caller's own API token for commands that act as a person (`tracegraph exception grant`, `mcp`).
+    token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("TRACEGRAPH_TOKEN"))
+    # Answering GitHub: deployment protection rule callbacks and `tracegraph/verdict` commit statuses.
+    # The token (a GitHub App installation token or a fine-grained token with deployments and statuses
+    # write) is sent only to github_api_url, never logged.
+    github_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("TRACEGRAPH_GITHUB_TOKEN"))
+    github_api_url: str = Field(
+        default="https://api.github.com", validation_alias=AliasChoices("TRACEGRAPH_GITHUB_API_URL")
+    )
+
     @model_validator(mode="before")
     @classmethod
     def _read_webhook_secrets(cls, data: Any) -> Any:
@@ -59,7 +71,7 @@ class Settings(BaseSettings):
             return data
         found = {k: v for k, v in dotenv_values(ENV_FILE).items() if v} if Path(ENV_FILE).is_file() else {}
         found.update({k: v for k, v in os.environ.items() if v})
-        secrets = {k: v for k, v in found.items() if _SECRET_VARIABLE.fullmatch(k) and k != "TRACEGRAPH_INGEST_TOKEN"}
+        secrets = {k: v for k, v in found.items() if _SECRET_VARIABLE.fullmatch(k) and k not in _NOT_WEBHOOK_SECRETS}
         return {**data, "webhook_secrets": secrets}
 
     @property

@@ -9,13 +9,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from graph.environments import is_production
 from graph.models import (
     AgentSession,
     Approval,
     Change,
     Commit,
+    Contract,
     Deployment,
     Evidence,
+    ExceptionGrant,
     Incident,
     Person,
     Review,
@@ -148,6 +151,64 @@ def approval_gaps(
     return gaps
 
 
+CONTRACT_LABELS = {
+    "intent": "Intent",
+    "risk": "Risk",
+    "test_evidence": "Test evidence",
+    "rollout": "Rollout",
+    "rollback": "Rollback",
+}
+# Deployment states that mean the code went out (or tried to): a waiting or queued one has not.
+ROLLED_OUT = frozenset({"success", "inactive", "in_progress", "failure"})
+
+
+def contract_of(change: dict[str, Any]) -> Contract:
+    """The contract sections a Change node carries (contractIntent, contractRisk, …)."""
+    return Contract(
+        intent=change.get("contractIntent"),
+        risk=change.get("contractRisk"),
+        test_evidence=change.get("contractTestEvidence"),
+        rollout=change.get("contractRollout"),
+        rollback=change.get("contractRollback"),
+    )
+
+
+def contract_gaps(area_name: str, area: Area, contract: Contract) -> list[str]:
+    """One gap per contract section the area requires that the pull request description lacks."""
+    wanted = ", ".join(CONTRACT_LABELS[s] for s in area.required_contract)
+    return [
+        f"the pull request description has no `{CONTRACT_LABELS[section]}` section "
+        f"({area_name} policy requires: {wanted})"
+        for section in area.required_contract
+        if not (getattr(contract, section) or "").strip()
+    ]
+
+
+def staged_gap(
+    area_name: str, area: Area, *, deployment: str, environment: str | None, strategy: str | None
+) -> str | None:
+    """The gap of one deployment when it takes the area's changes to production without a staged strategy."""
+    if not area.staged_strategies or not is_production(environment):
+        return None
+    if (strategy or "").lower() in {s.lower() for s in area.staged_strategies}:
+        return None
+    how = f"strategy `{strategy}`" if strategy else "no stated strategy"
+    return (
+        f"{deployment} to {environment} has {how} ({area_name} policy requires a staged rollout: "
+        f"{' or '.join(area.staged_strategies)})"
+    )
+
+
+def strategy_gaps(area_name: str, area: Area, deployments: list[Deployment]) -> list[str]:
+    """One gap per production deployment that rolled the change out without a staged strategy the area requires."""
+    found = (
+        staged_gap(area_name, area, deployment=f"deployment {d.id}", environment=d.environment, strategy=d.strategy)
+        for d in deployments
+        if (d.status or "").lower() in ROLLED_OUT
+    )
+    return [gap for gap in found if gap]
+
+
 def build_change(raw: dict[str, Any], policy: Policy) -> Change:
     """Assemble the five-minute answer (approvals, evidence, verdict) from one CHANGE_ANSWER row."""
     c = raw["change"]
@@ -177,14 +238,17 @@ def build_change(raw: dict[str, Any], policy: Policy) -> Change:
     )
     evidence = [to_evidence(e, policy) for e in raw.get("evidence") or []]
 
-    gaps = [] if head else ["the final head commit is unknown: no pull request event for this change was ingested"]
-    gaps += approval_gaps(risk, area, head=head, counted=counted, flagged=flagged)
-    gaps += evidence_gaps(area.required_evidence, shipped=shipped, evidence=evidence)
-
     deployments = sorted(
         (Deployment.model_validate(d) for d in raw.get("deployments") or []),
         key=lambda d: (d.at or EPOCH, d.id),
     )
+    contract = contract_of(c)
+
+    gaps = [] if head else ["the final head commit is unknown: no pull request event for this change was ingested"]
+    gaps += approval_gaps(risk, area, head=head, counted=counted, flagged=flagged)
+    gaps += evidence_gaps(area.required_evidence, shipped=shipped, evidence=evidence)
+    gaps += contract_gaps(risk, area, contract)
+    gaps += strategy_gaps(risk, area, deployments)
     incidents = {i["id"]: Incident.model_validate(i) for i in raw.get("incidents") or []}
     return Change(
         id=c["id"],
@@ -206,4 +270,6 @@ def build_change(raw: dict[str, Any], policy: Policy) -> Change:
         deployments=deployments,
         incidents=sorted(incidents.values(), key=lambda i: (i.triggered_at or EPOCH, i.id)),
         verdict=Verdict(status=VerdictStatus.UNVERIFIED if gaps else VerdictStatus.VERIFIED, gaps=gaps),
+        contract=contract,
+        exceptions=[ExceptionGrant.model_validate(x) for x in raw.get("exceptions") or []],
     )

@@ -178,6 +178,8 @@ PROPERTIES: dict[Label, frozenset[str]] = {
             "repo",
             "url",
             "creator",
+            # A rollback done on purpose (a rollback drill): its start-to-finish is its time to restore.
+            "drill",
         }
     ),
     Label.INCIDENT: frozenset(

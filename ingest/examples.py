@@ -206,8 +206,15 @@ def deployment(
     service: str | None = None,
     at: str = "2026-01-06T09:00:00Z",
     creator: str = "deploy-bot[bot]",
+    strategy: str | None = "canary",
+    drill: bool = False,
 ) -> Envelope:
-    """A `deployment` delivery."""
+    """A `deployment` delivery (its payload names the service, the strategy and whether it is a rollback drill)."""
+    settings: dict[str, Any] = {"service": service, "strategy": strategy} if service else {}
+    if strategy is None:
+        settings.pop("strategy", None)
+    if drill:
+        settings["drill"] = True
     payload = {
         "action": "created",
         "deployment": {
@@ -216,7 +223,7 @@ def deployment(
             "ref": "main",
             "task": "deploy",
             "environment": environment,
-            "payload": {"service": service, "strategy": "canary"} if service else {},
+            "payload": settings,
             "created_at": at,
             "updated_at": at,
             "creator": _user(creator),
@@ -238,10 +245,19 @@ def deployment_status(
     service: str | None = None,
     at: str = "2026-01-06T09:10:00Z",
     started_at: str | None = None,
+    strategy: str | None = "canary",
+    drill: bool = False,
 ) -> Envelope:
     """A `deployment_status` delivery (it embeds the deployment, created at `started_at`, default `at`)."""
     dep = deployment(
-        repo, deployment_id=deployment_id, sha_=sha_, environment=environment, service=service, at=started_at or at
+        repo,
+        deployment_id=deployment_id,
+        sha_=sha_,
+        environment=environment,
+        service=service,
+        at=started_at or at,
+        strategy=strategy,
+        drill=drill,
     )
     payload = {
         "action": "created",

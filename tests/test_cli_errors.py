@@ -25,7 +25,15 @@ def _commands(group: click.Group, prefix: str = "tracegraph") -> Iterator[tuple[
 
 
 # Groups that only hold subcommands run no code of their own.
-BARE_GROUPS = {"tracegraph ask", "tracegraph db", "tracegraph token", "tracegraph trace"}
+BARE_GROUPS = {
+    "tracegraph ask",
+    "tracegraph db",
+    "tracegraph token",
+    "tracegraph trace",
+    "tracegraph gate",
+    "tracegraph exception",
+    "tracegraph drill",
+}
 
 
 @pytest.mark.parametrize(("name", "command"), list(_commands(main)), ids=lambda v: v if isinstance(v, str) else None)

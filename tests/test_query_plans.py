@@ -114,7 +114,7 @@ def test_the_writer_merges_by_key(settings: Settings) -> None:
     assert scans(settings, writer_statements()) == {}
 
 
-@pytest.mark.parametrize("module_name", ["graph.queries.trace", "graph.queries.metrics"])
+@pytest.mark.parametrize("module_name", ["graph.queries.trace", "graph.queries.metrics", "graph.queries.governance"])
 def test_incident_trace_and_metrics_reads_use_indexes(settings: Settings, module_name: str) -> None:
     module = optional_module(module_name)
     if module is None:

@@ -9,13 +9,12 @@ from datetime import datetime
 from typing import Any
 
 from graph.driver import Graph
+from graph.environments import PRODUCTION, is_production
 from graph.metrics.models import SUCCEEDED, ChangeFacts, Deploy, Incident, Metrics, Session
 from graph.metrics.rules import (
-    PRODUCTION,
     ancestry_rows,
     chains,
     compute,
-    is_production,
     is_test_path,
     iso,
     parse,

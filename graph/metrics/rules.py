@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from graph.environments import PRODUCTION, is_production  # noqa: F401 - the rules above name them here
 from graph.metrics.models import (
     ChangeFacts,
     Deploy,
@@ -60,10 +61,6 @@ from graph.metrics.models import (
 )
 from graph.verdict import short
 
-# Python's re and Neo4j's (Java) regex read this the same way; `=~` matches the whole string.
-PRODUCTION = re.compile(
-    r"(?i)(?!.*\b(?:pre|non)[-_ .]?(?:production|prod|live)\b)(?:.*[^a-z0-9])?(?:production|prod|live)(?:[^a-z0-9].*)?"
-)
 TEST_DIRS = frozenset({"test", "tests", "__tests__", "spec", "specs", "testing", "e2e", "integration_tests"})
 TEST_NAMES = re.compile(
     r"(?i)(^test_.*\.py$|.*_test\.(py|go|rb|exs?)$|^conftest\.py$|.*\.(test|spec)\.[cm]?[jt]sx?$"
@@ -80,11 +77,6 @@ class MetricsError(ValueError):
 MAX_WINDOW_DAYS = 731
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(9999, 1, 1, tzinfo=UTC)  # weeks past the end of a window must still be dates
-
-
-def is_production(environment: str | None) -> bool:
-    """Whether a deployment environment name means production."""
-    return bool(environment) and PRODUCTION.fullmatch(environment or "") is not None
 
 
 def is_test_path(path: str) -> bool:

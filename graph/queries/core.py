@@ -171,7 +171,8 @@ RETURN c {.*Change} AS change,
   COLLECT { MATCH (i:Incident)-[:CAUSED_BY]->(c) RETURN i {.*Incident} AS i
             UNION
             UNWIND shipped AS sha MATCH (:Commit {sha: sha})<-[:SHIPPED]-(:Deployment)<-[:CAUSED_BY]-(i:Incident)
-            RETURN i {.*Incident} AS i } AS incidents
+            RETURN i {.*Incident} AS i } AS incidents,
+  COLLECT { MATCH (x:PolicyException)-[:COVERS]->(c) RETURN x {.*} ORDER BY x.grantedAt, x.id } AS exceptions
 """)
 
 CHANGE_IDS_OF_SESSION = """

@@ -23,8 +23,18 @@ ACCESS = (
 METRICS = ("CREATE INDEX deployment_service_startedat IF NOT EXISTS FOR (n:Deployment) ON (n.service, n.startedAt)",)
 
 
+# Break-glass exceptions (by id, and by when they were granted for audit periods) and recorded drills
+# (by service); graph/queries/governance.py reads them.
+GOVERNANCE = (
+    "CREATE CONSTRAINT policyexception_id IF NOT EXISTS FOR (x:PolicyException) REQUIRE x.id IS UNIQUE",
+    "CREATE INDEX policyexception_grantedat IF NOT EXISTS FOR (x:PolicyException) ON (x.grantedAt)",
+    "CREATE CONSTRAINT drill_id IF NOT EXISTS FOR (x:Drill) REQUIRE x.id IS UNIQUE",
+    "CREATE INDEX drill_service IF NOT EXISTS FOR (x:Drill) ON (x.service)",
+)
+
+
 def statements() -> list[str]:
     """The DDL, built only from the closed vocabulary and the constants above."""
     ddl = [unique_constraint(label, key) for label, key in KEYS.items()]
     ddl += [property_index(label, prop) for label, props in INDEXED.items() for prop in props]
-    return ddl + list(ACCESS) + list(METRICS)
+    return ddl + list(ACCESS) + list(METRICS) + list(GOVERNANCE)

@@ -9,6 +9,7 @@ deliveries does not matter.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from graph.batch import Batch
@@ -314,6 +315,24 @@ def deployment_status(event: Event) -> Batch:
     return batch
 
 
+def deployment_protection_rule(event: Event) -> Batch:
+    """A deployment_protection_rule event (a deployment waiting for a custom protection rule) -> its Deployment.
+
+    Its answer (approve or reject) is given by the API's gate, which reacts to the verified delivery;
+    what the graph keeps is the deployment itself, which newer payloads name by a top-level `sha`.
+    """
+    payload = event.payload
+    batch = Batch()
+    dep = payload.get("deployment")
+    sha = text(get(dep, "sha")) or text(payload.get("sha"))
+    if not isinstance(dep, dict) or sha is None or get(dep, "id") is None:
+        return batch
+    environment = text(dep.get("environment")) or text(payload.get("environment"))
+    filled = replace(event, payload={**payload, "deployment": {**dep, "sha": sha, "environment": environment}})
+    add_deployment(batch, filled, event.version(dep.get("created_at")), what="deployment_protection_rule")
+    return batch
+
+
 # --- bare payloads ----------------------------------------------------------------------------
 
 
@@ -325,6 +344,7 @@ def _has(*keys: str) -> Callable[[dict[str, Any]], bool]:
 # deployment_status carries its deployment, a deployment its workflow_run, a workflow_job may
 # carry a deployment). Types we do not normalise are still named, so the rejection says what it was.
 INFER_RULES: list[tuple[str, Callable[[dict[str, Any]], bool]]] = [
+    ("deployment_protection_rule", _has("deployment_callback_url")),
     ("deployment_status", _has("deployment_status")),
     ("deployment_review", lambda p: "workflow_job_run" in p or ("reviewers" in p and "environment" in p)),
     ("workflow_job", _has("workflow_job")),
@@ -371,6 +391,7 @@ SOURCE = Source(
         "workflow_run": workflow_run,
         "deployment": deployment,
         "deployment_status": deployment_status,
+        "deployment_protection_rule": deployment_protection_rule,
     },
     infer_type=infer_type,
     webhook=Webhook(

@@ -133,7 +133,7 @@ def add_deployment(batch: Batch, event: Event, version: str, *, what: str, **ext
     deployment_id = require_id(payload, "deployment", "id", what=what)
     sha = require_text(payload, "deployment", "sha", what=what)
     dep = payload["deployment"]
-    settings = _deployment_settings(dep.get("payload"))
+    settings = deployment_settings(dep.get("payload"))
     repository = payload.get("repository")
     repo = repo_name(repository)
     service = text(settings.get("service")) or text(get(repository, "name"))
@@ -151,6 +151,7 @@ def add_deployment(batch: Batch, event: Event, version: str, *, what: str, **ext
         repo=repo,
         url=text(dep.get("url")),
         creator=text(get(dep, "creator", "login")),
+        drill=flag(settings.get("drill")),
         **extra,
     )
     add_commit_stub(batch, event, version, sha, repo)
@@ -169,8 +170,8 @@ def add_deployment(batch: Batch, event: Event, version: str, *, what: str, **ext
     return node[1]
 
 
-def _deployment_settings(value: Any) -> dict[str, Any]:
-    # The API lets callers send `payload` as an object or as a JSON-encoded string.
+def deployment_settings(value: Any) -> dict[str, Any]:
+    """A deployment's `payload` (service, strategy, drill) as a dict: the API takes an object or a JSON string."""
     if isinstance(value, str):
         try:
             value = json.loads(value)
