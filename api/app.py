@@ -1,4 +1,4 @@
-"""The FastAPI application: GraphQL at /graphql (GraphiQL in a browser) and /healthz."""
+"""The FastAPI application: GraphQL at /graphql (GraphiQL in a browser), the web app at /, and /healthz."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from neo4j.exceptions import DriverError, Neo4jError
-from strawberry.fastapi import GraphQLRouter
 
 from api import admin, export, webhooks
 from api.audit import AuditQueue
@@ -27,6 +26,8 @@ from graph.schema import ensure_schema
 from graph.settings import Settings, get_settings
 from ingest.inbox import Inbox
 from ingest.worker import run_worker
+from web.app import mount as mount_web
+from web.graphiql import GraphQLPageRouter
 
 log = logging.getLogger("uvicorn.error")  # the serve worker's lines show among uvicorn's own
 GRAPHQL_BODY_LIMIT = 64 * 1024
@@ -85,10 +86,11 @@ def create_app(
 
     app = FastAPI(title="tracegraph", lifespan=lifespan)
     app.add_middleware(BodyLimit, limits={"/graphql": GRAPHQL_BODY_LIMIT, "/admin": ADMIN_BODY_LIMIT})
-    app.include_router(GraphQLRouter(schema, context_getter=context), prefix="/graphql")
+    app.include_router(GraphQLPageRouter(schema, context_getter=context), prefix="/graphql")
     app.include_router(admin.router)
     app.include_router(export.router)
     app.include_router(webhooks.router)
+    mount_web(app)  # the web app at / (pages, /static) and security headers on every response
 
     @app.get("/healthz")
     async def healthz(request: Request) -> JSONResponse:
