@@ -23,14 +23,15 @@ PAGE_POLICY = "; ".join(
         "script-src 'self'",
         "style-src 'self'",
         "img-src 'self' data:",
-        "font-src 'self'",
+        "font-src 'self' data:",
         "connect-src 'self'",
         "form-action 'self'",
         "frame-ancestors 'none'",
         "base-uri 'none'",
     ]
 )
-REFERRER_POLICY = "no-referrer"  # links leave for GitHub and the like: they need not learn our URLs
+REFERRER_POLICY = "same-origin"  # links leave for GitHub and the like: they need not learn our URLs
+# (not no-referrer: Chromium then sends `Origin: null` on our own form posts, which the CSRF check refuses)
 ALWAYS = [(b"x-content-type-options", b"nosniff")]
 HTML = [(b"x-frame-options", b"DENY"), (b"referrer-policy", REFERRER_POLICY.encode())]
 

@@ -84,7 +84,8 @@ RETURN [n IN [c] | n {{{_ORIGIN}}}][0] AS change,
                       reviewer: COLLECT {{ MATCH (p:Person)-[:SUBMITTED]->(n) RETURN p.login ORDER BY p.login }}[0]}} }}
     AS reviews,
   COLLECT {{ UNWIND $commits AS key MATCH (n:Commit {{sha: key}}) RETURN n {{key: n.sha, {_ORIGIN}}} }} AS commits,
-  COLLECT {{ UNWIND $sessions AS key MATCH (n:AgentSession {{id: key}}) RETURN n {{key: n.id, {_ORIGIN}}} }} AS sessions,
+  COLLECT {{ UNWIND $sessions AS key MATCH (n:AgentSession {{id: key}}) RETURN n {{key: n.id, {_ORIGIN}}} }}
+    AS sessions,
   COLLECT {{ UNWIND $evidence AS key MATCH (n:Evidence {{id: key}}) RETURN n {{key: n.id, {_ORIGIN}}} }} AS evidence,
   COLLECT {{ UNWIND $deployments AS key MATCH (n:Deployment {{id: key}}) RETURN n {{key: n.id, {_ORIGIN}}} }}
     AS deployments,
