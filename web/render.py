@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from functools import cache
@@ -20,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
 from neo4j.exceptions import DriverError, Neo4jError
 
 from graph.driver import GraphUnavailable
@@ -100,6 +102,14 @@ def static_url(name: str) -> str:
     return f"/static/{name}?v={static_version(name)}"
 
 
+def _ticks(text: str | None) -> Markup:
+    """Text with `quoted` parts as <code>, every part escaped (gaps quote evidence kinds so)."""
+    parts = (text or "").split("`")
+    if len(parts) % 2 == 0:  # an unpaired backtick: plain text
+        return Markup("") + (text or "")
+    return Markup("").join(escape(p) if i % 2 == 0 else Markup("<code>%s</code>") % p for i, p in enumerate(parts))
+
+
 def _first_line(text: str | None) -> str:
     return (text or "").split("\n", 1)[0]
 
@@ -118,6 +128,7 @@ def environment() -> jinja2.Environment:
         short=short,
         web_url=_web_url,
         first_line=_first_line,
+        ticks=_ticks,
         redact=lambda text: redact(text) if isinstance(text, str) else text,
     )
     env.globals.update(
@@ -179,6 +190,7 @@ class PageRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def run(request: Request) -> Response:
+            started = time.perf_counter()
             try:
                 response = await handler(request)
             except SignInNeeded:
@@ -208,6 +220,8 @@ class PageRoute(APIRoute):
                     "The error was logged on the server; try again or tell an admin.",
                 )
             response.headers.setdefault("cache-control", "no-store")
+            # The page's time in the server (reads and rendering), for bench/web.py and browsers' dev tools.
+            response.headers["server-timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
             _audit(request, response)
             return response
 

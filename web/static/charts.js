@@ -18,7 +18,7 @@ document.addEventListener("DOMContentLoaded", function () {
       options: {
         responsive: true, maintainAspectRatio: false, animation: false,
         plugins: { legend: { position: "bottom", labels: { boxWidth: 12 } } },
-        scales: { y: { beginAtZero: true, max: spec.percent ? 100 : undefined } },
+        scales: { y: { beginAtZero: true, max: spec.percent ? 100 : undefined, ticks: { precision: 0 } } },
       },
     });
   });
