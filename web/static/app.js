@@ -7,6 +7,14 @@ document.addEventListener("DOMContentLoaded", function () {
       if (!window.confirm(form.getAttribute("data-confirm"))) event.preventDefault();
     });
   });
+  // Filter forms leave empty fields out of the address (?verdict=UNVERIFIED, not ?repo=&service=&…).
+  document.querySelectorAll("form.filters[method=get]").forEach(function (form) {
+    form.addEventListener("submit", function () {
+      form.querySelectorAll("input[name], select[name]").forEach(function (field) {
+        if (!field.value) field.disabled = true;
+      });
+    });
+  });
   // Copy buttons (a new token).
   document.querySelectorAll("button.copy[data-copy]").forEach(function (button) {
     button.addEventListener("click", function () {
