@@ -104,3 +104,27 @@ def test_the_web_reads_use_indexes(settings: Settings) -> None:
         statements
     )
     assert scans(settings, statements) == {}
+
+
+def test_over_tls_the_session_cookie_is_secure_and_unknown_addresses_get_a_page(settings: Settings) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    secret = run_graph(settings, lambda g: access.create_token(g, role=access.Role.READER, name="tls"))[0]
+    with TestClient(create_app(settings), base_url="https://tracegraph.example") as client:
+        form = client.get("/sign-in")
+        nonce = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        assert nonce and "secure" in form.headers["set-cookie"].lower()
+        signed = client.post(
+            "/sign-in",
+            data={"token": secret, "csrf": nonce[1], "next": "//evil.example/x"},
+            headers={"Origin": "https://tracegraph.example"},
+            follow_redirects=False,
+        )
+        assert signed.status_code == 303 and signed.headers["location"] == "/"  # never off-site
+        cookie = signed.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie and "; secure" in cookie
+        page = client.get("/no/such/page", headers={"Accept": "text/html"})
+        assert page.status_code == 404 and "No such page" in page.text
+        assert client.get("/no/such/page").json() == {"detail": "Not Found"}  # the API's answer stays JSON

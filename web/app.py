@@ -3,11 +3,14 @@ every response. The API's lifespan provides what pages use (graph, policy, setti
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 
 from web import auth_routes, lists, manage, more, pages
-from web.render import STATIC
+from web.render import STATIC, error_page
 from web.security import SecurityHeaders
 
 
@@ -26,3 +29,16 @@ def mount(app: FastAPI) -> None:
     app.mount("/static", Assets(directory=str(STATIC)), name="static")
     for module in (auth_routes, pages, lists, more, manage):
         app.include_router(module.router)
+    app.add_exception_handler(HTTPException, _not_found_page)
+
+
+API_PREFIXES = ("/graphql", "/admin", "/export", "/webhooks", "/events", "/healthz", "/static", "/docs", "/openapi")
+
+
+async def _not_found_page(request: Request, exc: Exception) -> Response:
+    """A browser asking for an address no route serves gets a page; the API keeps its JSON answers."""
+    assert isinstance(exc, HTTPException)
+    browser = "text/html" in request.headers.get("accept", "")
+    if exc.status_code == 404 and browser and not request.url.path.startswith(API_PREFIXES):
+        return error_page(request, 404, "No such page", "Check the address, or search for what you were looking for.")
+    return await http_exception_handler(request, exc)
