@@ -65,6 +65,13 @@ class PageClient:
         self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
 
     async def get(self, path: str) -> tuple[int, float, float]:
+        try:
+            return await self._get(path)
+        except (IndexError, ConnectionError, asyncio.IncompleteReadError):
+            self.streams = None  # the server closed an idle keep-alive connection: once more on a new one
+            return await self._get(path)
+
+    async def _get(self, path: str) -> tuple[int, float, float]:
         started = time.perf_counter()
         if self.streams is None:
             self.streams = await asyncio.open_connection("127.0.0.1", self.port)
@@ -87,6 +94,15 @@ class PageClient:
             self.streams[1].close()
 
 
+async def post(client: PlainClient, payload: dict[str, Any]) -> tuple[int, Any]:
+    """bench.query's POST, once more on a new connection when the server closed the idle one."""
+    try:
+        return await client.post("/graphql", payload)
+    except (IndexError, ConnectionError, asyncio.IncompleteReadError):
+        client.streams = None
+        return await client.post("/graphql", payload)
+
+
 def sign_in(port: int, token: str) -> str:
     """The session cookie a reader token opens (the sign-in form, as a browser posts it)."""
     import httpx
@@ -105,14 +121,14 @@ def sign_in(port: int, token: str) -> str:
 async def measure(port: int, token: str, cookie: str, keys: dict[str, Any], runs: int) -> dict[str, Any]:
     rng = random.Random(7)
     changes = [rng.choice(keys["changes"]) for _ in range(runs)]
-    incidents = [rng.choice(keys["incidents"]) for _ in range(runs)] if keys["incidents"] else []
+    incidents = [f"pagerduty:{rng.choice(keys['incidents'])}" for _ in range(runs)] if keys["incidents"] else []
     pages = PageClient(port, cookie)
     graphql = PlainClient(port, {"Authorization": f"Bearer {token}"})
     found: dict[str, Any] = {}
     try:
         # One warm-up of each, so query plans are compiled before timing.
         await pages.get(f"/changes/{quote(changes[0][0])}/{changes[0][1]}")
-        await graphql.post("/graphql", {"query": CHANGE_QUERY, "variables": {"repo": changes[0][0], "number": 1}})
+        await post(graphql, {"query": CHANGE_QUERY, "variables": {"repo": changes[0][0], "number": 1}})
         for name, items, page_path, query, variables in (
             (
                 "change",
@@ -127,7 +143,7 @@ async def measure(port: int, token: str, cookie: str, keys: dict[str, Any], runs
                 continue
             if name == "incident":
                 await pages.get(page_path(items[0]))
-                await graphql.post("/graphql", {"query": query, "variables": variables(items[0])})
+                await post(graphql, {"query": query, "variables": variables(items[0])})
             server, trip, api = [], [], []
             for key in items:
                 status, app_seconds, seconds = await pages.get(page_path(key))
@@ -136,7 +152,7 @@ async def measure(port: int, token: str, cookie: str, keys: dict[str, Any], runs
                 server.append(app_seconds)
                 trip.append(seconds)
                 started = time.perf_counter()
-                status, body = await graphql.post("/graphql", {"query": query, "variables": variables(key)})
+                status, body = await post(graphql, {"query": query, "variables": variables(key)})
                 api.append(time.perf_counter() - started)
                 if status != 200 or body.get("errors"):
                     raise SystemExit(f"GraphQL failed for {key}: {body}")
@@ -205,13 +221,17 @@ def main() -> None:
     finally:
         api.terminate()
         api.wait(30)
+
+    def line(summary: dict[str, float]) -> str:
+        return "  ".join(f"{k} {v:8.2f} ms" for k, v in summary.items() if k != "n") + f"  (n={summary['n']})"
+
     for name, figures in found.items():
         if "p50" in figures:
-            print(f"{name:34s} " + "  ".join(f"{k} {v:8.2f} ms" for k, v in figures.items()))
+            print(f"{name:34s} {line(figures)}")
             continue
         print(f"{name} page ({args.runs} random keys):")
         for what, summary in figures.items():
-            print(f"  {what:26s} " + "  ".join(f"{k} {v:8.2f} ms" for k, v in summary.items()))
+            print(f"  {what:26s} {line(summary)}")
     record = {"at": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": common.machine(), "runs": args.runs, **found}
     with (args.folder / "bench-web.jsonl").open("a") as log:
         log.write(json.dumps(record) + "\n")
