@@ -128,3 +128,22 @@ def test_over_tls_the_session_cookie_is_secure_and_unknown_addresses_get_a_page(
         page = client.get("/no/such/page", headers={"Accept": "text/html"})
         assert page.status_code == 404 and "No such page" in page.text
         assert client.get("/no/such/page").json() == {"detail": "Not Found"}  # the API's answer stays JSON
+
+
+def test_search_finds_each_kind_of_thing_a_person_types(settings: Settings) -> None:
+    from tests.conftest import load
+    from tests.web_org import envelopes
+
+    load(settings, envelopes())
+
+    def found(text: str) -> list[tuple[str, str]]:
+        return [(h.kind, h.key) for h in run_graph(settings, lambda g: search.search(g, text))]
+
+    assert found("acme/shop#42") == [("change", "github:acme/shop#42")]
+    assert found("https://github.com/Acme/Shop/pull/41") == [("change", "github:acme/shop#41")]
+    assert found("18cc930") == [("commit", "18cc93021080ec9aca489d07372e2ad591b97fee")]
+    assert found("Q1ABCD2EFGHIJK") == [("incident", "pagerduty:Q1ABCD2EFGHIJK")]
+    assert found("sess-claude-7f3a")[0] == ("session", "sess-claude-7f3a")
+    # Words of titles, stemmed: "refunds" finds the change and the "Refund API" incident.
+    assert set(found("refunds")) == {("change", "github:acme/shop#42"), ("incident", "pagerduty:Q1ABCD2EFGHIJK")}
+    assert found("no such words anywhere") == []

@@ -26,7 +26,9 @@ METRICS = ("CREATE INDEX deployment_service_startedat IF NOT EXISTS FOR (n:Deplo
 
 # The web app: words of change and incident titles (search), and signed-in browser sessions.
 WEB = (
-    f"CREATE FULLTEXT INDEX {TITLE_INDEX} IF NOT EXISTS FOR (n:Change|Incident) ON EACH [n.title]",
+    # English analysis: "refunds" finds "Refund API 5xx" (stems), and stop words do not match everything.
+    f"CREATE FULLTEXT INDEX {TITLE_INDEX} IF NOT EXISTS FOR (n:Change|Incident) ON EACH [n.title] "
+    "OPTIONS {indexConfig: {`fulltext.analyzer`: 'english'}}",
     "CREATE CONSTRAINT websession_hash IF NOT EXISTS FOR (s:WebSession) REQUIRE s.hash IS UNIQUE",
     "CREATE INDEX websession_expiresat IF NOT EXISTS FOR (s:WebSession) ON (s.expiresAt)",
 )
