@@ -24,16 +24,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--hide-scrollbars",
-]
 INCIDENT = "pagerduty:Q1ABCD2EFGHIJK"
 # (file name, path, role that opens it)
 PAGES = [
@@ -109,7 +99,9 @@ def shoot(url: str, tokens: dict[str, str], out: Path, width: int) -> list[str]:
 
     lines = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        from tests.web_org import CHROMIUM, CHROMIUM_ARGS
+
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, "--hide-scrollbars"])
         contexts: dict[str | None, Any] = {}
         for role in (None, "admin", "reader"):
             context = browser.new_context(base_url=url, viewport={"width": width, "height": 900})

@@ -27,21 +27,11 @@ from graph import schema as graph_schema
 from graph.driver import Graph
 from graph.settings import Settings
 from tests.conftest import load, run_graph, token
-from tests.web_org import INCIDENT, SESSION, XSS_NUMBER, XSS_TITLE, envelopes
+from tests.web_org import CHROMIUM, CHROMIUM_ARGS, INCIDENT, SESSION, XSS_NUMBER, XSS_TITLE, envelopes
 
-CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(
     shutil.which("chromium") is None, reason="Debian's chromium is not installed (scripts/bootstrap.sh dev installs it)"
 )
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @dataclass

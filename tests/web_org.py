@@ -11,6 +11,16 @@ from ingest import examples as ex
 from ingest.demo import envelopes as demo_envelopes
 
 FIXTURES = Path(__file__).parent / "fixtures"
+CHROMIUM = "/usr/bin/chromium"  # Debian's, driven by Playwright for Python (no browser download)
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 REPO = "acme/shop"
 INCIDENT = "pagerduty:Q1ABCD2EFGHIJK"
 SESSION = "sess-claude-7f3a"

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from export.scope import ExportError, instant, safe_name
 from export.table import csv_text
@@ -97,21 +97,13 @@ def _filters(
     return Filters(repo, service, env, risk, verdict, ai, start, end)
 
 
+FiltersDep = Annotated[Filters, Depends(_filters)]
+
+
 @router.get("/changes")
 async def changes_list(
-    request: Request,
-    who: Viewer,
-    repo: Text = "",
-    service: Text = "",
-    env: Text = "",
-    risk: Text = "",
-    verdict: Text = "",
-    ai: Text = "",
-    start: Annotated[str, Query(alias="from", max_length=40)] = "",
-    end: Annotated[str, Query(alias="to", max_length=40)] = "",
-    after: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    request: Request, who: Viewer, filters: FiltersDep, after: Annotated[int, Query(ge=0, le=10_000_000)] = 0
 ) -> Response:
-    filters = _filters(repo, service, env, risk, verdict, ai, start, end)
     graph, policy = graph_of(request), policy_of(request)
     found = await listing.changes_page(graph, policy, filters.to_filter(), after=after, size=PAGE_SIZE, scan=PAGE_SCAN)
     context = {
@@ -127,19 +119,7 @@ async def changes_list(
 
 
 @router.get("/changes.csv")
-async def changes_csv(
-    request: Request,
-    who: Viewer,
-    repo: Text = "",
-    service: Text = "",
-    env: Text = "",
-    risk: Text = "",
-    verdict: Text = "",
-    ai: Text = "",
-    start: Annotated[str, Query(alias="from", max_length=40)] = "",
-    end: Annotated[str, Query(alias="to", max_length=40)] = "",
-) -> Response:
-    filters = _filters(repo, service, env, risk, verdict, ai, start, end)
+async def changes_csv(request: Request, who: Viewer, filters: FiltersDep) -> Response:
     policy = policy_of(request)
     found = await listing.changes_page(graph_of(request), policy, filters.to_filter(), size=CSV_ROWS, scan=CSV_SCAN)
     request.state.records = len(found.changes)
