@@ -10,6 +10,7 @@ COPY export ./export
 COPY cli ./cli
 COPY governance ./governance
 COPY mcp_server ./mcp_server
+COPY web ./web
 RUN pip install --no-cache-dir -c requirements.lock . && useradd --create-home tracegraph
 USER tracegraph
 ENV TRACEGRAPH_HOME=/home/tracegraph/state

@@ -1,4 +1,4 @@
-"""The FastAPI application: GraphQL at /graphql (GraphiQL in a browser) and /healthz."""
+"""The FastAPI application: GraphQL at /graphql (GraphiQL in a browser), the web app at /, and /healthz."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from graph.schema import ensure_schema
 from graph.settings import Settings, get_settings
 from ingest.inbox import Inbox
 from ingest.worker import run_worker
+from web.app import mount as mount_web
 
 log = logging.getLogger("uvicorn.error")  # the serve worker's lines show among uvicorn's own
 GRAPHQL_BODY_LIMIT = 64 * 1024
@@ -92,6 +93,7 @@ def create_app(
     app.include_router(gates.router)
     # A deployment protection rule waits for the gate's answer (see api/webhooks.py, reactions).
     app.state.reactions = {("github", "deployment_protection_rule"): gates.protection_rule}
+    mount_web(app)  # the web app at / (pages, /static) and security headers on every response
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi(who: Reader) -> JSONResponse:

@@ -14,13 +14,15 @@ from neo4j.exceptions import DriverError, Neo4jError
 from api.auth import Reader
 from export.archive import zip_bytes
 from export.bundle import bundle_files
-from export.html import html_text
+from export.html import CSS, html_text
 from export.scope import ExportError, ExportNotFound, ExportSet, Scope, collect, period_scope
 from export.table import csv_text
 from graph.access import Principal
 from graph.policy import Policy
+from web.security import style_policy
 
 Format = Literal["json", "csv", "html"]
+REPORT_POLICY = style_policy(CSS)
 
 
 class ExportAccess:
@@ -63,7 +65,12 @@ def render(export: ExportSet, policy: Policy, fmt: Format, *, in_toto: bool, gen
             headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
         )
     if fmt == "html":
-        return Response(html_text(export, generated_at=generated_at), media_type="text/html; charset=utf-8")
+        # The report's one <style> block is its only non-text content: a CSP that allows exactly it.
+        return Response(
+            html_text(export, generated_at=generated_at),
+            media_type="text/html; charset=utf-8",
+            headers={"Content-Security-Policy": REPORT_POLICY},
+        )
     files = bundle_files(export, policy, generated_at=generated_at, in_toto=in_toto)
     return Response(
         zip_bytes(files),

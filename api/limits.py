@@ -11,10 +11,10 @@ from cross_web import HTTPException  # what strawberry's HTTP views answer as a 
 from graphql import DocumentNode, GraphQLError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaExtension
-from strawberry.fastapi import GraphQLRouter
 
 from api.cost import CostLimit
 from api.errors import ClientErrors
+from web.graphiql import GraphQLPageRouter
 
 MAX_DEPTH, MAX_ALIASES, MAX_TOKENS = 10, 20, 3000
 
@@ -67,8 +67,9 @@ async def _too_large(send: Send, limit: int) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-class Router(GraphQLRouter[Any, Any]):
-    """strawberry's router, answering 400 (not 500) to a JSON body or variables nested too deeply to parse."""
+class Router(GraphQLPageRouter):
+    """strawberry's router with our GraphiQL page (web/graphiql.py), answering 400 (not 500) to a JSON body
+    or variables nested too deeply to parse."""
 
     def decode_json(self, data: str | bytes) -> object:
         try:

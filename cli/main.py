@@ -20,7 +20,7 @@ from cli.inbox import inbox as inbox_command
 from cli.metrics import metrics as metrics_command
 from cli.render import change_text
 from cli.trace import trace
-from graph import local_neo4j, repository
+from graph import access, local_neo4j, repository
 from graph.driver import Graph, run_with_graph
 from graph.policy import load_policy
 from graph.settings import get_settings
@@ -154,14 +154,17 @@ def ask_change(ref: str, as_json: bool) -> None:
 @click.option("--worker", "with_worker", is_flag=True, help="Also drain the inbox in this process (a background task).")
 @user_errors
 def serve(host: str, port: int, with_worker: bool) -> None:
-    """Run the API: GraphQL at /graphql (GraphiQL in a browser), webhooks, health at /healthz."""
+    """Run the API and the web app: pages at /, GraphQL at /graphql (GraphiQL in a browser), webhooks, /healthz."""
     import uvicorn
 
     from api.app import create_app
 
     settings = get_settings()
     run_with_graph(settings, lambda g: asyncio.sleep(0), ensure=True)  # fail fast, with a clear message
-    echo(f"tracegraph API listening on http://{host}:{port} (GraphQL at http://{host}:{port}/graphql)")
+    echo(
+        f"tracegraph API listening on http://{host}:{port} (web app at http://{host}:{port}/, "
+        f"GraphQL at http://{host}:{port}/graphql)"
+    )
     uvicorn.run(create_app(settings, worker=with_worker), host=host, port=port, log_level="info")
 
 
@@ -237,6 +240,22 @@ def demo(reset: bool) -> None:
     answer = run_with_graph(settings, work, ensure=True)
     echo("")
     echo(change_text(answer))
+    secret = run_with_graph(settings, demo_token)
+    echo("")
+    echo(f"Web app: run `tracegraph serve`, then open http://127.0.0.1:8000/changes/{repo}/{number}")
+    echo(f"Sign in with this reader token (shown once; a new run revokes it): {secret}")
+
+
+DEMO_TOKEN = "demo reader (tracegraph demo)"
+
+
+async def demo_token(graph: Graph) -> str:
+    """A reader token for the demo's web app; the previous demo's token is revoked, so runs do not pile up."""
+    for info in await access.list_tokens(graph):
+        if info.name == DEMO_TOKEN and info.revoked_at is None:
+            await access.revoke_token(graph, info.id)
+    secret, _ = await access.create_token(graph, role=access.Role.READER, name=DEMO_TOKEN)
+    return secret
 
 
 main.add_command(trace)

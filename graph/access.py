@@ -145,9 +145,17 @@ async def write_audit(graph: Graph, entries: list[AuditEntry]) -> None:
     await graph.driver.execute_query(q.RECORD_AUDIT, parameters_={"rows": rows}, database_=graph.database)
 
 
-async def audit_log(graph: Graph, *, since: str = "", limit: int = 1000) -> list[AuditEntry]:
-    """Audit entries, newest first."""
-    rows = await read_all(graph, q.LIST_AUDIT, since=since, limit=limit)
+async def audit_log(
+    graph: Graph,
+    *,
+    since: str = "",
+    limit: int = 1000,
+    until: str | None = None,
+    token_id: str | None = None,
+    action: str | None = None,
+) -> list[AuditEntry]:
+    """Audit entries in [since, until), of one token and one action when given, newest first."""
+    rows = await read_all(graph, q.LIST_AUDIT, since=since, limit=limit, until=until, tokenId=token_id, action=action)
     return [
         AuditEntry(
             id=e["id"],

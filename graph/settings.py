@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     # A static credential for POST /events (pipelines bootstrapping before tokens exist).
     ingest_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("TRACEGRAPH_INGEST_TOKEN"))
     max_body_bytes: int = Field(default=5 * 1024 * 1024, validation_alias=AliasChoices("TRACEGRAPH_MAX_BODY_BYTES"))
+    # How long a browser stays signed in to the web app (hours).
+    web_session_hours: int = Field(
+        default=12, ge=1, le=24 * 30, validation_alias=AliasChoices("TRACEGRAPH_WEB_SESSION_HOURS")
+    )
     # Webhook secrets by variable name (filled from the environment, see the module docstring).
     webhook_secrets: dict[str, SecretStr] = Field(default_factory=dict)
 

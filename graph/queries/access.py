@@ -27,7 +27,9 @@ ON CREATE SET a.at = row.at, a.tokenId = row.tokenId, a.tokenName = row.tokenNam
               a.action = row.action, a.what = row.what, a.records = row.records, a.status = row.status
 """
 
+# Newest first; $until, $tokenId and $action narrow it when not null.
 LIST_AUDIT = """
-MATCH (a:AuditEntry) WHERE a.at >= $since
+MATCH (a:AuditEntry) WHERE a.at >= $since AND ($until IS NULL OR a.at < $until)
+  AND ($tokenId IS NULL OR a.tokenId = $tokenId) AND ($action IS NULL OR a.action = $action)
 RETURN a {.*} AS entry ORDER BY a.at DESC, a.id LIMIT $limit
 """

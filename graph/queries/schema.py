@@ -7,6 +7,7 @@ All of it is idempotent DDL (`IF NOT EXISTS`), so running it on every start cost
 from __future__ import annotations
 
 from graph.queries.core import property_index, unique_constraint
+from graph.queries.web import TITLE_INDEX
 from graph.vocabulary import INDEXED, KEYS
 
 # API tokens (looked up by the hash of the presented secret) and the audit log (listed by time).
@@ -33,8 +34,18 @@ GOVERNANCE = (
 )
 
 
+# The web app: words of change and incident titles (search), and signed-in browser sessions.
+WEB = (
+    # English analysis: "refunds" finds "Refund API 5xx" (stems), and stop words do not match everything.
+    f"CREATE FULLTEXT INDEX {TITLE_INDEX} IF NOT EXISTS FOR (n:Change|Incident) ON EACH [n.title] "
+    "OPTIONS {indexConfig: {`fulltext.analyzer`: 'english'}}",
+    "CREATE CONSTRAINT websession_hash IF NOT EXISTS FOR (s:WebSession) REQUIRE s.hash IS UNIQUE",
+    "CREATE INDEX websession_expiresat IF NOT EXISTS FOR (s:WebSession) ON (s.expiresAt)",
+)
+
+
 def statements() -> list[str]:
     """The DDL, built only from the closed vocabulary and the constants above."""
     ddl = [unique_constraint(label, key) for label, key in KEYS.items()]
     ddl += [property_index(label, prop) for label, props in INDEXED.items() for prop in props]
-    return ddl + list(ACCESS) + list(METRICS) + list(GOVERNANCE)
+    return ddl + list(ACCESS) + list(METRICS) + list(GOVERNANCE) + list(WEB)
