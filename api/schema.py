@@ -18,6 +18,11 @@ from graph.trace import Trace, trace_incident
 
 A = TypeVar("A", bound=BaseModel)
 VerdictStatus = strawberry.enum(models.VerdictStatus, name="VerdictStatus")
+Trust = strawberry.enum(
+    models.Trust,
+    name="Trust",
+    description="How evidence or an approval arrived, weakest first: UNVERIFIED, UPLOADED, PROVIDER, SIGNED.",
+)
 
 
 class Context(dict[str, Any]):
@@ -135,6 +140,8 @@ class Approval:
     stale: strawberry.auto
     independent: strawberry.auto
     reasons: strawberry.auto
+    trust: strawberry.auto
+    trust_by: strawberry.auto
 
 
 @pydantic_type(model=models.Evidence)
@@ -146,6 +153,9 @@ class Evidence:
     url: strawberry.auto
     at: strawberry.auto
     source: strawberry.auto
+    trust: strawberry.auto
+    trust_by: strawberry.auto
+    signature_problem: strawberry.auto
 
 
 @pydantic_type(model=models.Postmortem)

@@ -26,6 +26,8 @@ from graph.settings import Settings
 from ingest.git_repo import GitError
 from ingest.identity import IdentityError
 from ingest.pipeline.events import Rejection
+from trust.config import TrustError
+from trust.keys import KeyProblem
 
 T = TypeVar("T")
 # owner/repo#42, or group/project!17 on GitLab.
@@ -42,6 +44,8 @@ EXIT_CODES: dict[type[Exception], int] = {
     GitError: 2,
     MetricsError: 2,
     Unreadable: 2,
+    TrustError: 2,
+    KeyProblem: 2,
 }
 USER_ERRORS = tuple(EXIT_CODES)
 

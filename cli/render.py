@@ -12,6 +12,13 @@ def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
 
 
+def _trust(level: str, by: str | None) -> str:
+    """How a fact arrived, as `ask` prints it: `signed by …`, `provider (github webhook…)`."""
+    if level == "signed" and by:
+        return f"signed by {by}"
+    return f"{level} ({by})" if by else level
+
+
 def change_text(change: Change) -> str:
     """The five-minute answer for one change, verdict first."""
     lines = [
@@ -32,12 +39,16 @@ def change_text(change: Change) -> str:
     lines += [
         f"  {a.reviewer.login:<16} {_when(a.at)}  on {short(a.commit_sha)}  "
         f"{'independent' if a.independent else 'NOT independent'}, {'STALE' if a.stale else 'fresh'}"
+        + f"  {_trust(a.trust.value, a.trust_by)}"
         + (f"  ({'; '.join(a.reasons)})" if a.reasons else "")
         for a in change.approvals
     ] or ["  none"]
     lines += ["", "Evidence on the shipped commit:"]
     lines += [
-        f"  {e.kind:<14} {e.name:<24} {e.conclusion:<10} {short(e.commit_sha)}  {e.source}" for e in change.evidence
+        f"  {e.kind:<14} {e.name:<24} {e.conclusion:<10} {short(e.commit_sha)}  {e.source:<12} "
+        f"{_trust(e.trust.value, e.trust_by)}"
+        + (f"\n    signature rejected: {e.signature_problem}" if e.signature_problem else "")
+        for e in change.evidence
     ] or ["  none"]
     lines += ["", "AI agent sessions:"]
     lines += [

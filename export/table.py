@@ -51,7 +51,11 @@ def missing_evidence(change: Change, policy: Policy) -> list[str]:
     if area is None:
         return []
     shipped = [s for s in (change.merge_commit_sha, change.head_sha) if s]
-    return [k for k in area.required_evidence if evidence_gaps([k], shipped=shipped, evidence=change.evidence)]
+    return [
+        k
+        for k in area.required_evidence
+        if evidence_gaps([k], shipped=shipped, evidence=change.evidence, area=area, area_name=change.risk_area or "")
+    ]
 
 
 def first_successful_deployment(change: Change) -> datetime | None:

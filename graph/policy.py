@@ -10,6 +10,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from graph.vocabulary import Trust
+
 DEFAULT_POLICY = Path(__file__).with_name("policy.default.yaml")
 
 
@@ -26,6 +28,15 @@ class Area(BaseModel):
     required_evidence: list[str] = Field(default_factory=list)
     # When set, at least one counted approval must come from one of these logins.
     code_owners: list[str] = Field(default_factory=list)
+    # The weakest arrival (graph.vocabulary.Trust) each evidence kind may come from and still count, e.g.
+    # {provenance: signed, security-scan: provider}; kinds not named count at any trust.
+    minimum_trust: dict[str, Trust] = Field(default_factory=dict)
+    # The same for approvals.
+    approval_trust: Trust = Trust.UNVERIFIED
+
+    def trust_needed(self, kind: str) -> Trust:
+        """The minimum trust evidence of `kind` needs to count in this area."""
+        return self.minimum_trust.get(kind, Trust.UNVERIFIED)
 
     @cached_property
     def path_pattern(self) -> re.Pattern[str]:

@@ -5,7 +5,18 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from graph.vocabulary import EDGE_PROPERTIES, KEYS, ORIGIN_PROPERTIES, PROPERTIES, TRANSPORT_PROPERTIES, Label, Rel
+from graph.vocabulary import (
+    EDGE_PROPERTIES,
+    KEYS,
+    ORIGIN_PROPERTIES,
+    PROPERTIES,
+    TRANSPORT_PROPERTIES,
+    TRUST_FLOOR,
+    TRUST_ORDER,
+    TRUSTED_LABELS,
+    Label,
+    Rel,
+)
 
 AWAIT_INDEXES = "CALL db.awaitIndexes(300)"
 
@@ -77,7 +88,29 @@ def merge_nodes(label: Label, props: tuple[str, ...]) -> str:
         " n._v IS NULL AND row[3] IS NULL AS fresh\n"
         f"WITH n, row, v, base, fresh, CASE WHEN fresh THEN null ELSE [{wins}] END AS w\n"
         f"WITH n, row, v, base, fresh, w WHERE fresh OR n._v IS NULL OR {changes or 'false'}\n"
-        f"SET n._v = base,\n    {sets}"
+        f"SET n._v = base,\n    {sets}" + (_trust_floor(label) if label in TRUSTED_LABELS else "")
+    )
+
+
+def _trust_floor(label: Label) -> str:
+    """After a write, the rank of the weakest arrival whose value some property of the node still holds.
+
+    Versions of evidence and reviews carry the trust rank of the event that wrote them
+    (`<time>#<rank>#T<trust>#<event id>`, see ingest.pipeline.trust), so two arrivals of one fact at the
+    same source time are ordered by trust: a stronger replay takes the fact over, a weaker one writes
+    nothing. Facts still follow their source time, so one property can come from a later, weaker
+    arrival while another keeps a stronger one's value; the node counts at the weakest of them, never
+    at the strongest (graph.models.Evidence reads it back).
+    """
+    top = len(TRUST_ORDER) - 1
+    ranks = ", ".join(
+        f"CASE WHEN n.`{p}` IS NULL THEN null ELSE split(coalesce(n.`_v_{p}`, n._v), '#')[2] END"
+        for p in sorted(PROPERTIES[label])
+    )
+    return (
+        f"\nWITH n, [part IN [{ranks}] WHERE part IS NOT NULL"
+        " | CASE WHEN part STARTS WITH 'T' THEN coalesce(toInteger(substring(part, 1)), 0) ELSE 0 END] AS ranks\n"
+        f"SET n.`{TRUST_FLOOR}` = reduce(low = {top}, r IN ranks | CASE WHEN r < low THEN r ELSE low END)"
     )
 
 
@@ -113,7 +146,8 @@ def fields(label: Label) -> str:
     `n {.*}` would read and ship each property's version too: as many strings again as values, and
     the longer ones, which at 100,000 changes are mostly page-cache misses.
     """
-    return ", ".join(f".`{p}`" for p in sorted(PROPERTIES[label] | ORIGIN_PROPERTIES | {KEYS[label]}))
+    extra = {TRUST_FLOOR} if label in TRUSTED_LABELS else set()
+    return ", ".join(f".`{p}`" for p in sorted(PROPERTIES[label] | ORIGIN_PROPERTIES | {KEYS[label]} | extra))
 
 
 _FIELDS = re.compile(r"\{\.\*(\w+)")
