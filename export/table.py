@@ -37,6 +37,9 @@ CSV_COLUMNS = [
     "deployed_at",
     "deployed_to",
     "incidents",
+    # How each piece of evidence and each approval arrived (graph.vocabulary.Trust).
+    "evidence_trust",
+    "approval_trust",
 ]
 
 
@@ -95,6 +98,11 @@ def csv_row(change: Change, policy: Policy) -> dict[str, str]:
             for d in change.deployments
         ),
         "incidents": "; ".join(f"{i.id} ({i.severity or 'no severity'})" for i in change.incidents),
+        "evidence_trust": "; ".join(
+            f"{e.kind}/{e.name}: {e.trust.value}" + (" (signature rejected)" if e.signature_problem else "")
+            for e in change.evidence
+        ),
+        "approval_trust": "; ".join(f"{a.reviewer.login}: {a.trust.value}" for a in change.approvals),
     }
 
 

@@ -54,7 +54,9 @@ class Trusted(Model):
             floor = 0 if self.trust_by is None else self.trust.rank
         if floor < self.trust.rank:
             weaker = TRUST_ORDER[max(floor, 0)]
-            self.trust_by = f"{weaker.value} in part: some of its values came from a weaker arrival than {self.trust_by}"
+            self.trust_by = (
+                f"{weaker.value} in part: some of its values came from a weaker arrival than {self.trust_by}"
+            )
             self.trust = weaker
         return self
 

@@ -1,18 +1,18 @@
 """The trust file (TRACEGRAPH_TRUST): the keys and Sigstore identities whose signatures make evidence `signed`.
 
-    keys:                                  # DSSE envelopes signed with a key
-      - id: release-2026                   # the keyid in the envelope's signature
-        public_key: keys/release.pub       # PEM (Ed25519, ECDSA P-256, RSA), relative to this file
-        name: acme release pipeline        # optional: who the key stands for
-        scheme: rsa-pss-sha256             # RSA only: or rsa-pkcs1v15-sha256
-    sigstore:                              # Sigstore bundles, verified offline
-      trusted_roots: [trusted_root.json]   # `sigstore` / `gh attestation trusted-root` output
-      identities:                          # a bundle must match one of these
-        - issuer: https://token.actions.githubusercontent.com
-          subject: https://github.com/acme/shop/.github/workflows/release.yml@refs/heads/main
-        - issuer: https://token.actions.githubusercontent.com   # a GitHub artifact attestation
-          repository: acme/shop                                  # built from this repository
-          signer_workflow: acme/ci/.github/workflows/attest.yml  # signed by this workflow (any ref unless @ref)
+keys:                                  # DSSE envelopes signed with a key
+  - id: release-2026                   # the keyid in the envelope's signature
+    public_key: keys/release.pub       # PEM (Ed25519, ECDSA P-256, RSA), relative to this file
+    name: acme release pipeline        # optional: who the key stands for
+    scheme: rsa-pss-sha256             # RSA only: or rsa-pkcs1v15-sha256
+sigstore:                              # Sigstore bundles, verified offline
+  trusted_roots: [trusted_root.json]   # `sigstore` / `gh attestation trusted-root` output
+  identities:                          # a bundle must match one of these
+    - issuer: https://token.actions.githubusercontent.com
+      subject: https://github.com/acme/shop/.github/workflows/release.yml@refs/heads/main
+    - issuer: https://token.actions.githubusercontent.com   # a GitHub artifact attestation
+      repository: acme/shop                                  # built from this repository
+      signer_workflow: acme/ci/.github/workflows/attest.yml  # signed by this workflow (any ref unless @ref)
 """
 
 from __future__ import annotations

@@ -70,7 +70,8 @@ def open_envelope(envelope: Any, keys: Mapping[str, TrustedKey]) -> Opened:
     unknown: list[str] = []
     failed: list[str] = []
     for i, signature in enumerate(signatures_of(envelope)):
-        named = signature.get("keyid") if isinstance(signature.get("keyid"), str) else ""
+        keyid = signature.get("keyid")
+        named = keyid if isinstance(keyid, str) else ""
         try:
             raw = b64decode(signature.get("sig"), what=f"signature {i + 1}")
         except ValueError as exc:
@@ -82,7 +83,9 @@ def open_envelope(envelope: Any, keys: Mapping[str, TrustedKey]) -> Opened:
             continue
         for key in candidates:
             if key.verifies(raw, signed):
-                return Opened(payload_type, payload, signer=f"key {key.id} ({key.name})" if key.name else f"key {key.id}")
+                return Opened(
+                    payload_type, payload, signer=f"key {key.id} ({key.name})" if key.name else f"key {key.id}"
+                )
         failed.append(f"signature {i + 1}" + (f" by key {named}" if named else "") + " does not verify")
     if failed:
         return Opened(payload_type, payload, problem="forged signature: " + "; ".join(failed))

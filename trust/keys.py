@@ -93,6 +93,7 @@ class SigningKey:
 
 def signing_key(pem: bytes, *, where: str) -> SigningKey:
     """An Ed25519 private key from PEM (PKCS#8 or OpenSSH, unencrypted); its key id is that of its public half."""
+    key: object
     try:
         if pem.lstrip().startswith(b"-----BEGIN OPENSSH PRIVATE KEY"):
             key = serialization.load_ssh_private_key(pem, password=None)

@@ -179,7 +179,9 @@ def verify_bundle(document: dict[str, Any], roots: Roots, identities: Sequence[E
             failures.append(f"{name}: {_first_line(exc)}")
             continue
         if payload_type != "application/vnd.in-toto+json":
-            return Checked(problem=f"unverifiable: the bundle signs a {payload_type!r} payload, not an in-toto statement")
+            return Checked(
+                problem=f"unverifiable: the bundle signs a {payload_type!r} payload, not an in-toto statement"
+            )
         signer = signer_of(cert)
         for expected in identities:
             try:
