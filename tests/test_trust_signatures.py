@@ -240,7 +240,8 @@ def test_a_github_artifact_attestation_is_checked_for_its_repository_and_signer_
     for wrong in (
         f"    - {{issuer: '{ACTIONS}', repository: acme/rules_lint, signer_workflow: '{workflow}'}}\n",
         f"    - {{issuer: '{ACTIONS}', repository: aspect-build/rules_lint, signer_workflow: acme/x/.github/w.yml}}\n",
-        f"    - {{issuer: 'https://accounts.google.com', repository: aspect-build/rules_lint, signer_workflow: '{workflow}'}}\n",
+        f"    - {{issuer: 'https://accounts.google.com', repository: aspect-build/rules_lint, "
+        f"signer_workflow: '{workflow}'}}\n",
     ):
         result = check(claim, sigstore_trust(tmp_path, wrong))
         assert (result.problem or "").startswith("wrong identity"), result

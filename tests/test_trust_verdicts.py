@@ -227,7 +227,8 @@ def test_real_sigstore_provenance_counts_only_from_the_expected_identity(
     def trust(subject: str) -> None:
         path = tmp_path / f"trust-{len(subject)}.yaml"
         path.write_text(
-            f"sigstore:\n  trusted_roots: ['{root}']\n  identities:\n    - {{issuer: '{ACTIONS}', subject: '{subject}'}}\n"
+            f"sigstore:\n  trusted_roots: ['{root}']\n  identities:\n"
+            f"    - {{issuer: '{ACTIONS}', subject: '{subject}'}}\n"
         )
         monkeypatch.setenv("TRACEGRAPH_TRUST", str(path))
 
