@@ -101,12 +101,18 @@ def test_a_signed_bundle_verifies_with_the_key_and_an_edited_rehashed_one_fails(
     assert failed.exit_code == 1 and "not signed: the bundle has no manifest.sig.json" in failed.stderr
 
 
-def test_a_bundle_signed_with_another_key_or_re_signed_fails_with_the_organisations_key(
-    settings: Settings, tmp_path: Path, org_key: tuple[Path, Path, bytes]
-) -> None:
+@pytest.fixture
+def bundle(settings: Settings, tmp_path: Path, org_key: tuple[Path, Path, bytes]) -> tuple[Path, Path]:
+    """The demo's acme/shop#42 exported with --in-toto and signed with the organisation's key; its public key."""
     secret, public, _ = org_key
-    out = tmp_path / "bundle"
-    signed_bundle(settings, out, secret)
+    signed_bundle(settings, tmp_path / "bundle", secret)
+    return tmp_path / "bundle", public
+
+
+def test_a_bundle_signed_with_another_key_or_re_signed_fails_with_the_organisations_key(
+    settings: Settings, tmp_path: Path, bundle: tuple[Path, Path]
+) -> None:
+    out, public = bundle
     intruder = ed25519.Ed25519PrivateKey.generate()
     envelope = json.loads((out / "manifest.sig.json").read_text())
     signed = pae(envelope["payloadType"], base64.b64decode(envelope["payload"]))
@@ -128,12 +134,8 @@ def test_a_bundle_signed_with_another_key_or_re_signed_fails_with_the_organisati
     assert refused.exit_code == 2 and "exports are signed with an Ed25519 key" in refused.output
 
 
-def test_the_in_toto_statement_is_a_dsse_envelope_signed_like_the_manifest(
-    settings: Settings, tmp_path: Path, org_key: tuple[Path, Path, bytes]
-) -> None:
-    secret, public, _ = org_key
-    out = tmp_path / "bundle"
-    signed_bundle(settings, out, secret)
+def test_the_in_toto_statement_is_a_dsse_envelope_signed_like_the_manifest(bundle: tuple[Path, Path]) -> None:
+    out, public = bundle
     envelope = json.loads((out / "statement.intoto.json").read_text())
     assert envelope["payloadType"] == "application/vnd.in-toto+json"
     statement = json.loads(base64.b64decode(envelope["payload"]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from functools import cache
 
+from graph.batch import TRUST_MARK
 from graph.vocabulary import (
     EDGE_PROPERTIES,
     KEYS,
@@ -109,7 +110,8 @@ def _trust_floor(label: Label) -> str:
     )
     return (
         f"\nWITH n, [part IN [{ranks}] WHERE part IS NOT NULL"
-        " | CASE WHEN part STARTS WITH 'T' THEN coalesce(toInteger(substring(part, 1)), 0) ELSE 0 END] AS ranks\n"
+        f" | CASE WHEN part STARTS WITH '{TRUST_MARK}' THEN coalesce(toInteger(substring(part, 1)), 0) ELSE 0 END]"
+        " AS ranks\n"
         f"SET n.`{TRUST_FLOOR}` = reduce(low = {top}, r IN ranks | CASE WHEN r < low THEN r ELSE low END)"
     )
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-from graph.batch import Batch
+from graph.batch import Batch, with_trust
 from graph.vocabulary import TRUSTED_LABELS, Trust
 from ingest.pipeline.events import Event
 from ingest.redact import redact
@@ -46,12 +46,6 @@ def arrival(via: str) -> tuple[Trust, str]:
     )
 
 
-def with_trust(version: str, trust: Trust) -> str:
-    """`<time>#<rank>#<event id>` → `<time>#<rank>#T<trust>#<event id>` (see the module docstring)."""
-    time, rank, rest = (version.split("#", 2) + ["", ""])[:3]
-    return f"{time}#{rank}#T{trust.rank}#{rest}"
-
-
 def stamp_trust(batch: Batch, event: Event, checks: Mapping[str, Check]) -> None:
     """Give every evidence and review of the batch its trust (in place); `checks` by evidence key."""
     base, by = arrival(event.via)
@@ -67,4 +61,4 @@ def stamp_trust(batch: Batch, event: Event, checks: Mapping[str, Check]) -> None
             trust, who = Trust.SIGNED, found.signer
         # Every row states all three, so a stronger arrival also clears a weaker one's signatureProblem.
         row.props.update(trust=trust.value, trustBy=who, signatureProblem=problem)
-        batch.nodes[i] = dataclasses.replace(row, version=with_trust(row.version, trust))
+        batch.nodes[i] = dataclasses.replace(row, version=with_trust(row.version, trust.rank))
