@@ -28,6 +28,12 @@ from ingest.pipeline.events import Event
 from ingest.redact import redact
 from trust.check import Check
 
+UNVERIFIED_PATHS = {
+    "file": "a file given to tracegraph ingest",
+    "git": "a local git repository",
+    "demo": "the demo data",
+}
+
 
 def arrival(via: str) -> tuple[Trust, str]:
     """The trust a delivery path gives, and who it names."""
@@ -41,9 +47,7 @@ def arrival(via: str) -> tuple[Trust, str]:
         return Trust.UPLOADED, f"POST /events with ingester token {token}" if token else "POST /events"
     if kind == "spool":
         return Trust.UNVERIFIED, f"spool file {rest}"
-    return Trust.UNVERIFIED, {"file": "a file given to tracegraph ingest", "git": "a local git repository"}.get(
-        via, via or "an unknown path"
-    )
+    return Trust.UNVERIFIED, UNVERIFIED_PATHS.get(via, via or "an unknown path")
 
 
 def stamp_trust(batch: Batch, event: Event, checks: Mapping[str, Check]) -> None:
