@@ -319,3 +319,45 @@ def test_ask_prints_how_each_fact_arrived(settings: Settings, monkeypatch: pytes
     assert result.exit_code == 0, result.output
     assert "unverified (a file given to tracegraph ingest)" in result.output
     assert "signature rejected: untrusted key: no signing keys are configured" in result.output
+
+
+def test_an_upload_cannot_move_a_providers_evidence_onto_another_commit(settings: Settings) -> None:
+    """Same check run id, another head_sha, an older time (so it writes no property, only an edge)."""
+    head, elsewhere = ex.sha("moved-head"), ex.sha("moved-elsewhere")
+    ingest(settings, payments_change(11, head))
+    genuine = ex.check_run(REPO, name="codeql-scan", head=elsewhere, conclusion="success", run_id=111)
+    ingest(settings, [genuine], "webhook:github")
+    moved = ex.check_run(
+        REPO, name="codeql-scan", head=head, conclusion="success", run_id=111, at="2026-01-01T00:00:00Z"
+    )
+    moved["id"] = "moved-delivery"
+    ingest(settings, [moved], "api:events:tok_3")
+    change = ask(settings, 11)
+    assert [e for e in change["evidence"] if e["kind"] == "security-scan"] == []
+    assert change["verdict"]["status"] == "UNVERIFIED"
+    assert any(gap.startswith("no successful `security-scan` evidence") for gap in change["verdict"]["gaps"])
+
+
+def test_a_policy_can_require_approvals_from_the_provider(settings: Settings, tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "areas:\n  payments:\n    labels: [payments]\n    required_approvals: 2\n    required_evidence: [tests]\n"
+        "    approval_trust: provider\ndefault_area: payments\nevidence_kinds:\n  - {match: '*test*', kind: tests}\n"
+    )
+    settings = settings.model_copy(update={"policy_file": policy})
+    head = ex.sha("approvals")
+    story = payments_change(12, head)
+    ingest(settings, story)
+    change = ask(settings, 12)
+    [gap] = change["verdict"]["gaps"]
+    assert gap.startswith("needs 2 independent, non-stale approval(s)") and "has 0" in gap
+    assert "bob: the approval does not count: it is unverified (a file given to tracegraph ingest); " in gap
+    assert gap.endswith("payments needs provider or signed")
+    reviews = [e for e in story if e["type"] == "pull_request_review"]
+    ingest(settings, reviews, "webhook:github")
+    change = ask(settings, 12)
+    assert change["verdict"] == {"status": "VERIFIED", "gaps": []}
+    assert {(a["reviewer"]["login"], a["trust"]) for a in change["approvals"]} == {
+        ("bob", "PROVIDER"),
+        ("carol", "PROVIDER"),
+    }

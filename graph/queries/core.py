@@ -167,6 +167,9 @@ COUNT_BY_TYPE = "MATCH ()-[r]->() RETURN type(r) AS type, count(*) AS n ORDER BY
 DELETE_ALL = "MATCH (n) DETACH DELETE n"
 
 # The five-minute answer as one read: the change and everything its verdict depends on.
+# Evidence counts on the commit its own commitSha names: a VERIFIES edge another event added to a commit
+# the evidence is not about (same evidence id, another head_sha, an older source time that writes no
+# property) must not carry the evidence, and its trust, over to that commit.
 # Commits of a change: heads seen on the pull request, the merge commit, and the commits pushed
 # together with one of those heads (a push names its head as pushHead).
 CHANGE_ANSWER = with_fields("""
@@ -198,7 +201,8 @@ RETURN c {.*Change} AS change,
                       reviewer: COLLECT { MATCH (p:Person)-[:SUBMITTED]->(r) RETURN p {.*Person}
                                           ORDER BY p.login }[0]} } AS reviews,
   COLLECT { UNWIND shas + [m IN shipped WHERE NOT m IN shas] AS sha
-            MATCH (e:Evidence)-[:VERIFIES]->(:Commit {sha: sha}) RETURN e {.*Evidence, commitSha: sha} } AS evidence,
+            MATCH (e:Evidence)-[:VERIFIES]->(:Commit {sha: sha}) WHERE e.commitSha IS NULL OR toLower(e.commitSha) = sha
+            RETURN e {.*Evidence, commitSha: sha} } AS evidence,
   COLLECT { UNWIND shipped AS sha MATCH (d:Deployment)-[:SHIPPED]->(:Commit {sha: sha})
             RETURN DISTINCT d {.*Deployment,
                                service: coalesce(COLLECT { MATCH (d)-[:TO]->(s:Service) RETURN s.name
@@ -231,7 +235,8 @@ RETURN k {.*Commit, author: COLLECT { MATCH (p:Person)-[:AUTHORED]->(k) RETURN p
           sessionIds: COLLECT { MATCH (s:AgentSession)-[:AUTHORED]->(k) RETURN s.id
                                 ORDER BY s.id }} AS commit,
        COLLECT { MATCH (c:Change)-[:CONTAINS|MERGED_AS]->(k) RETURN DISTINCT c.id } AS changeIds,
-       COLLECT { MATCH (e:Evidence)-[:VERIFIES]->(k) RETURN e {.*Evidence, commitSha: k.sha} } AS evidence
+       COLLECT { MATCH (e:Evidence)-[:VERIFIES]->(k) WHERE e.commitSha IS NULL OR toLower(e.commitSha) = k.sha
+                 RETURN e {.*Evidence, commitSha: k.sha} } AS evidence
 """)
 
 DEPLOYMENT = with_fields("""
