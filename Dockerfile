@@ -11,6 +11,7 @@ COPY cli ./cli
 COPY governance ./governance
 COPY mcp_server ./mcp_server
 COPY web ./web
+COPY trust ./trust
 RUN pip install --no-cache-dir -c requirements.lock . && useradd --create-home tracegraph
 USER tracegraph
 ENV TRACEGRAPH_HOME=/home/tracegraph/state

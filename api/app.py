@@ -19,6 +19,7 @@ from api.audit import AuditQueue
 from api.auth import Principals, Reader, graphql_caller
 from api.limits import BodyLimit, Router
 from api.schema import Context, schema
+from export.sign import export_signer
 from graph.access import Principal
 from graph.driver import Graph, connected
 from graph.policy import Policy, load_policy
@@ -49,6 +50,8 @@ def create_app(
         owned = contextlib.AsyncExitStack()
         app.state.graph = graph or await owned.enter_async_context(connected(config))
         app.state.policy = policy or load_policy(config.policy_file)
+        # Read once: a broken export key stops the API at start rather than at its first export.
+        app.state.export_signer = export_signer(config)
         await ensure_schema(app.state.graph)
         app.state.inbox = Inbox(config.inbox_dir)
         app.state.settings = config

@@ -19,6 +19,7 @@ from export.scope import ExportError, ExportNotFound, ExportSet, Scope, collect,
 from export.table import csv_text
 from graph.access import Principal
 from graph.policy import Policy
+from trust.keys import SigningKey
 from web.security import style_policy
 
 Format = Literal["json", "csv", "html"]
@@ -55,7 +56,15 @@ InTotoQuery = Annotated[bool, Query(alias="in_toto", description="add statement.
 router = APIRouter(prefix="/export", tags=["export"])
 
 
-def render(export: ExportSet, policy: Policy, fmt: Format, *, in_toto: bool, generated_at: datetime) -> Response:
+def render(
+    export: ExportSet,
+    policy: Policy,
+    fmt: Format,
+    *,
+    in_toto: bool,
+    generated_at: datetime,
+    signer: SigningKey | None = None,
+) -> Response:
     """The export as an HTTP response: a zip download, a CSV download, or an HTML page."""
     name = f"evidence-{export.scope.slug()}"
     if fmt == "csv":
@@ -71,7 +80,7 @@ def render(export: ExportSet, policy: Policy, fmt: Format, *, in_toto: bool, gen
             media_type="text/html; charset=utf-8",
             headers={"Content-Security-Policy": REPORT_POLICY},
         )
-    files = bundle_files(export, policy, generated_at=generated_at, in_toto=in_toto)
+    files = bundle_files(export, policy, generated_at=generated_at, in_toto=in_toto, signer=signer)
     return Response(
         zip_bytes(files),
         media_type="application/zip",
@@ -85,8 +94,12 @@ async def _serve(request: Request, access: ExportAccess, scope: Scope, fmt: Form
     try:
         export = await collect(request.app.state.graph, policy, scope)
         await access.record(request, scope, fmt, records=len(export.answers), status=200)
+        # The organisation's export key, read when the app started (api.app); None leaves bundles unsigned.
+        signer = getattr(request.app.state, "export_signer", None)
         # Building a period's bundle is seconds of pure Python: off the event loop, so other requests go on.
-        return await asyncio.to_thread(render, export, policy, fmt, in_toto=in_toto, generated_at=datetime.now(UTC))
+        return await asyncio.to_thread(
+            render, export, policy, fmt, in_toto=in_toto, generated_at=datetime.now(UTC), signer=signer
+        )
     except ExportNotFound as exc:
         await access.record(request, scope, fmt, records=0, status=404)
         raise HTTPException(404, str(exc)) from exc

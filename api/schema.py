@@ -22,6 +22,11 @@ from graph.trace import Trace, trace_incident
 
 A = TypeVar("A", bound=BaseModel)
 VerdictStatus = strawberry.enum(models.VerdictStatus, name="VerdictStatus")
+Trust = strawberry.enum(
+    models.Trust,
+    name="Trust",
+    description="How evidence or an approval arrived, weakest first: UNVERIFIED, UPLOADED, PROVIDER, SIGNED.",
+)
 
 
 class Context(dict[str, Any]):
@@ -139,6 +144,8 @@ class Approval:
     stale: strawberry.auto
     independent: strawberry.auto
     reasons: strawberry.auto
+    trust: strawberry.auto
+    trust_by: strawberry.auto
 
 
 @pydantic_type(model=models.Evidence)
@@ -150,6 +157,9 @@ class Evidence:
     url: strawberry.auto
     at: strawberry.auto
     source: strawberry.auto
+    trust: strawberry.auto
+    trust_by: strawberry.auto
+    signature_problem: strawberry.auto
 
 
 @pydantic_type(model=models.Postmortem)

@@ -68,13 +68,14 @@ ConfigDep = Annotated[Settings, Depends(get_app_settings)]
 InboxDep = Annotated[Inbox, Depends(get_inbox)]
 
 
-async def require_ingest_token(request: Request, config: ConfigDep) -> None:
+async def require_ingest_token(request: Request, config: ConfigDep) -> str:
     """An API token with the ingester (or admin) role, or the static TRACEGRAPH_INGEST_TOKEN when one is set
-    (a bootstrap credential for pipelines); the one place the ingest credential is checked."""
+    (a bootstrap credential for pipelines); the one place the ingest credential is checked. Answers the id
+    of the token that was presented (`static` for TRACEGRAPH_INGEST_TOKEN): what it uploads is `uploaded` by it."""
     header = request.headers.get("authorization")
     static = config.ingest_token.get_secret_value() if config.ingest_token is not None else ""
     if static and signatures.verify_bearer(static, header):
-        return
+        return "static"
     graph = getattr(request.app.state, "graph", None)
     presented = header[7:].strip() if header and header[:7].lower() == "bearer " else ""
     if graph is not None and presented:
@@ -82,7 +83,7 @@ async def require_ingest_token(request: Request, config: ConfigDep) -> None:
         if who is not None:
             if not who.allows(Role.INGESTER):
                 raise HTTPException(403, f"this token's role is {who.role.value}; /events needs ingester")
-            return
+            return who.token_id
     if not static and graph is None:
         raise HTTPException(503, "webhook secret not configured (set TRACEGRAPH_INGEST_TOKEN)")
     raise HTTPException(
@@ -203,7 +204,7 @@ async def receive(
     return _answer(stored[0])
 
 
-def parse_envelopes(body: bytes) -> list[Delivery]:
+def parse_envelopes(body: bytes, via: str = "api:events") -> list[Delivery]:
     """Envelopes of an /events body (one JSON object, a JSON array, or JSON lines); 400/422 naming the bad one."""
     text = body.decode("utf-8", errors="strict") if body else ""
     stripped = text.strip()
@@ -239,18 +240,21 @@ def parse_envelopes(body: bytes) -> list[Delivery]:
                 item.payload,
                 subject=dict(item.subject) if item.subject is not None else None,
                 received_at=item.received_at,
-                via="api:events",
+                via=via,
             )
         )
     return deliveries
 
 
-@router.post("/events", status_code=202, dependencies=[Depends(require_ingest_token)])
-async def events(request: Request, config: ConfigDep, inbox: InboxDep) -> JSONResponse:
+@router.post("/events", status_code=202)
+async def events(
+    request: Request, config: ConfigDep, inbox: InboxDep, token: Annotated[str, Depends(require_ingest_token)]
+) -> JSONResponse:
     """Event envelopes (JSON object, array or JSON lines) with the ingest token; each deduplicated by source and id."""
     body = await read_body(request, config.max_body_bytes)
     try:
-        deliveries = parse_envelopes(body)
+        # What arrives here is `uploaded`, by the token that sent it (ingest.pipeline.trust).
+        deliveries = parse_envelopes(body, via=f"api:events:{token}")
     except UnicodeDecodeError as exc:
         raise HTTPException(400, f"body is not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
     stored = await store(inbox, deliveries)

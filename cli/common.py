@@ -33,6 +33,8 @@ from graph.settings import Settings
 from ingest.git_repo import GitError
 from ingest.identity import IdentityError
 from ingest.pipeline.events import Rejection
+from trust.config import TrustError
+from trust.keys import KeyProblem
 
 T = TypeVar("T")
 # owner/repo#42, or group/project!17 on GitLab.
@@ -55,6 +57,8 @@ EXIT_CODES: dict[type[Exception], int] = {
     ControlsError: 2,
     AuditPeriodError: 2,
     GitHubError: 2,
+    TrustError: 2,
+    KeyProblem: 2,
 }
 USER_ERRORS = tuple(EXIT_CODES)
 

@@ -15,6 +15,7 @@ from export.bundle import bundle_files
 from export.html import html_text
 from export.manifest import MANIFEST
 from export.scope import ExportError, ExportSet, Scope, collect, period_scope
+from export.sign import export_signer, verifying_key
 from export.table import csv_text
 from export.verify import verify_files
 from graph.driver import run_with_graph
@@ -82,11 +83,21 @@ def export(
     now = datetime.now(UTC)
     if fmt == "json":
         target = out or Path(f"evidence-{scope.slug()}")
-        files = bundle_files(exported, policy, generated_at=now, in_toto=in_toto)
+        signer = export_signer(settings)
+        files = bundle_files(exported, policy, generated_at=now, in_toto=in_toto, signer=signer)
         write_bundle(files, target, force=force)
         whole = json.loads(files[MANIFEST])["whole"]
         echo(f"wrote {len(files)} files to {target} ({_counts(exported)}); whole {whole}")
-        echo(f"check it with: tracegraph verify-export {target}")
+        if signer is None:
+            echo(
+                "warning: the bundle is not signed (set TRACEGRAPH_EXPORT_KEY_FILE to the organisation's Ed25519 "
+                "key): its digests prove it is intact, not who made it",
+                err=True,
+            )
+            echo(f"check it with: tracegraph verify-export {target}")
+        else:
+            echo(f"signed with export key {signer.id}")
+            echo(f"check it with: tracegraph verify-export {target} --key <the public key .pem>")
         return
     text = csv_text(exported.answers, policy) if fmt == "csv" else html_text(exported, generated_at=now)
     if out is None:
@@ -102,10 +113,23 @@ def export(
 @click.command("verify-export")
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--expect", metavar="SHA256", help="The whole-bundle digest published elsewhere, to compare with.")
+@click.option(
+    "--key",
+    "key_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The organisation's public key (PEM): the manifest's signature must verify with it.",
+)
 @user_errors
-def verify_export(path: Path, expect: str | None) -> None:
-    """Recompute every digest of the bundle at PATH (folder, .zip or .tar.gz); exit 1 naming what changed."""
-    result = verify_files(read_bundle(path), expect=expect)
+def verify_export(path: Path, expect: str | None, key_file: Path | None) -> None:
+    """Recompute every digest of the bundle at PATH (folder, .zip or .tar.gz) and, with --key, check its
+    signature; exit 1 naming what changed."""
+    key = None
+    if key_file is not None:
+        try:
+            key = verifying_key(key_file.read_bytes(), where=str(key_file))
+        except OSError as exc:
+            raise ExportError(f"cannot read the key {key_file}: {exc.strerror}") from None
+    result = verify_files(read_bundle(path), expect=expect, key=key)
     # Notes and problems name files of the bundle, whatever their names hold: one line each.
     for note in result.notes:
         echo(line(note))

@@ -12,6 +12,7 @@ import click
 
 from cli.common import CHANGE_REF, echo, fail, line, user_errors
 from export.archive import write_bundle
+from export.sign import export_signer
 from governance import audit_period as ap
 from governance import exceptions as xs
 from governance import status as service_status
@@ -325,12 +326,13 @@ def audit_period(
     policy_text = policy_path.read_text(encoding="utf-8")
     controls, controls_text = load_controls(controls_file)
     first, last = instant(start, "--from"), instant(end, "--to")
+    signer = export_signer(settings)
 
     async def work(graph: Graph) -> dict[str, bytes]:
         period = await ap.gather(
             graph, policy, start=first, end=last, service=service, sample_size=sample_size, seed=seed
         )
-        evidence, paths = await ap.evidence(graph, policy, period)
+        evidence, paths = await ap.evidence(graph, policy, period, signer=signer)
         return ap.files_of(
             period,
             controls,
@@ -339,9 +341,11 @@ def audit_period(
             policy_source=str(policy_path),
             evidence_files=evidence,
             evidence_paths=paths,
+            signer=signer,
         )
 
     files = run_with_graph(settings, work, ensure=True)
     write_bundle(files, out)
     echo((out / "report.md").read_text(encoding="utf-8"))
-    echo(f"wrote {len(files)} files to {out}; check them with: tracegraph verify-export {out}", err=True)
+    check = f"tracegraph verify-export {out}" + (" --key <the public key .pem>" if signer else "")
+    echo(f"wrote {len(files)} files to {out}; check them with: {check}", err=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -26,7 +27,7 @@ from graph.policy import load_policy
 from graph.settings import get_settings
 from ingest.demo import DEMO_CHANGE
 from ingest.demo import envelopes as demo_envelopes
-from ingest.pipeline.events import to_event
+from ingest.pipeline.events import Event, to_event
 from ingest.pipeline.feed import Summary
 from ingest.pipeline.prepare import text_suffixes
 from ingest.reader import list_files
@@ -232,7 +233,8 @@ def demo(reset: bool) -> None:
         for envelope in demo_envelopes():
             raw = json.dumps(envelope)
             event = to_event(envelope, raw, f"demo:{envelope['id']}", source=None, type=None)
-            events.append(event)
+            # Made-up data: nothing vouches for it (unverified, named as the demo).
+            events.append(dataclasses.replace(event, via="demo") if isinstance(event, Event) else event)
         summary = await ingest_events(graph, events, quarantine_dir=settings.quarantine_dir)  # type: ignore[arg-type]
         _print_summary(summary)
         return await repository.change(graph, policy, repo=repo, number=number)

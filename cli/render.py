@@ -18,6 +18,13 @@ def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
 
 
+def _trust(level: str, by: str | None) -> str:
+    """How a fact arrived, as `ask` prints it: `signed by …`, `provider (github webhook…)`."""
+    if level == "signed" and by:
+        return f"signed by {line(by)}"
+    return f"{level} ({line(by)})" if by else level
+
+
 def change_text(change: Change) -> str:
     """The five-minute answer for one change, verdict first."""
     lines = [
@@ -44,13 +51,15 @@ def change_text(change: Change) -> str:
     lines += [
         f"  {line(a.reviewer.login):<16} {_when(a.at)}  on {line(short(a.commit_sha))}  "
         f"{'independent' if a.independent else 'NOT independent'}, {'STALE' if a.stale else 'fresh'}"
+        + f"  {_trust(a.trust.value, a.trust_by)}"
         + (f"  ({line('; '.join(a.reasons))})" if a.reasons else "")
         for a in change.approvals
     ] or ["  none"]
     lines += ["", "Evidence on the shipped commit:"]
     lines += [
         f"  {line(e.kind):<14} {line(e.name):<24} {line(e.conclusion):<10} {line(short(e.commit_sha))}"
-        f"  {line(e.source)}"
+        f"  {line(e.source):<12} {_trust(e.trust.value, e.trust_by)}"
+        + (f"\n    signature rejected: {line(e.signature_problem)}" if e.signature_problem else "")
         for e in change.evidence
     ] or ["  none"]
     lines += ["", "AI agent sessions:"]

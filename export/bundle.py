@@ -14,6 +14,7 @@ from export.intoto import statement
 from export.manifest import (
     FORMAT_URI,
     MANIFEST,
+    SIGNATURE,
     STATEMENT,
     WHOLE_DEFINITION,
     file_digest,
@@ -23,11 +24,14 @@ from export.manifest import (
     whole_digest,
 )
 from export.scope import ExportSet, safe_name
+from export.sign import MANIFEST_TYPE, envelope_bytes
 from export.table import csv_text
 from graph.export_reads import Subgraph
 from graph.models import Change
 from graph.policy import Policy
 from ingest.redact import redact
+from trust.dsse import IN_TOTO
+from trust.keys import SigningKey
 
 
 @lru_cache(maxsize=65536)
@@ -58,6 +62,8 @@ README = """tracegraph evidence bundle
 {title}
 
 manifest.json          the SHA-256 of every other file ("files") and of the whole bundle ("whole")
+manifest.sig.json      (when the organisation set an export key) a DSSE envelope over manifest.json, signed
+                       with its Ed25519 key; manifest.json names the key id ("signingKey")
 answers/*.json         the five-minute answer per change: verdict, gaps, approvals, evidence, sessions,
                        deployments, incidents (what `tracegraph ask change --json` prints)
 graph/nodes.json       every node the answers rest on, with its properties and, per property, the
@@ -66,10 +72,11 @@ source-events.json     the source events named above, and the file holding each 
 sources/<sha256>.*     the raw documents as received (secrets redacted); the name is the file's SHA-256
 report.csv             one row per change, for auditors
 report.html            the printable report
-statement.intoto.json  (when asked for) an in-toto Statement whose subjects are the merge commits and
-                       whose predicate holds the manifest's SHA-256, the bundle digest and the verdicts
+statement.intoto.json  (when asked for) a DSSE envelope (signed like the manifest) of an in-toto Statement
+                       whose subjects are the merge commits and whose predicate holds the manifest's
+                       SHA-256, the bundle digest and the verdicts
 
-Check it:   tracegraph verify-export <this folder or archive>
+Check it:   tracegraph verify-export <this folder or archive> --key <the organisation's public key .pem>
 Or by hand: jq -r '.files | to_entries[] | "\\(.value | ltrimstr("sha256:"))  \\(.key)"' manifest.json | sha256sum -c
 The whole:  jq -r '.files | to_entries[] | "\\(.value | ltrimstr("sha256:"))  \\(.key)"' manifest.json | sha256sum
             equals manifest.json "whole" (sha256 over the sorted '<hex>  <path>' lines).
@@ -108,9 +115,15 @@ def _answer_paths(answers: list[Change]) -> dict[str, str]:
 
 
 def bundle_files(
-    export: ExportSet, policy: Policy, *, generated_at: datetime, in_toto: bool = False
+    export: ExportSet,
+    policy: Policy,
+    *,
+    generated_at: datetime,
+    in_toto: bool = False,
+    signer: SigningKey | None = None,
 ) -> dict[str, bytes]:
-    """Every file of the evidence bundle by path, manifest.json (and statement.intoto.json) included."""
+    """Every file of the evidence bundle by path: manifest.json, its signature when there is a `signer`, and
+    statement.intoto.json (a DSSE envelope, signed by `signer` when there is one) when asked for."""
     when = stamp(generated_at)
     answer_paths = _answer_paths(export.answers)
     files: dict[str, bytes] = {
@@ -144,9 +157,12 @@ def bundle_files(
             "files": digests,
             "whole": whole,
             "wholeDefinition": WHOLE_DEFINITION,
+            **({"signingKey": signer.id} if signer else {}),
         }
     )
     files[MANIFEST] = manifest
+    if signer:
+        files[SIGNATURE] = envelope_bytes(MANIFEST_TYPE, manifest, signer)
     if in_toto:
-        files[STATEMENT] = json_bytes(statement(export, manifest, whole, when))
+        files[STATEMENT] = envelope_bytes(IN_TOTO, json_bytes(statement(export, manifest, whole, when)), signer)
     return files

@@ -15,6 +15,7 @@ from export.manifest import stamp
 from export.scope import ExportSet
 from graph.models import Change
 from graph.verdict import short
+from graph.vocabulary import Trust
 from ingest.redact import redact
 
 VERIFIED_COLOR = "#1a7f37"
@@ -110,6 +111,17 @@ class _Box:
     colors: tuple[str, str]  # fill, stroke
     hint: str = ""
     dashed: bool = False
+
+
+def _trust(level: Trust, by: str | None, problem: str | None) -> str:
+    """How a fact arrived: its level (signed and provider in green), who vouched, a rejected signature in red."""
+    style = {Trust.SIGNED: "ok", Trust.PROVIDER: "ok", Trust.UNVERIFIED: "bad"}.get(level)
+    text = f'<span class="{style}">{_e(level.value)}</span>' if style else _e(level.value)
+    if by:
+        text += f"<br><small>{_e(by)}</small>"
+    if problem:
+        text += f'<br><small class="bad">signature rejected: {_e(problem)}</small>'
+    return text
 
 
 def _clip(text: str, limit: int) -> str:
@@ -272,7 +284,7 @@ def _section(change: Change, *, index: int, caused_by: dict[str, set[str]]) -> s
         )
     )
     approvals = _table(
-        ["Reviewer", "At", "On commit", "Independent", "Fresh", "Not counted because"],
+        ["Reviewer", "At", "On commit", "Independent", "Fresh", "Arrived", "Not counted because"],
         [
             [
                 _e(a.reviewer.login),
@@ -280,6 +292,7 @@ def _section(change: Change, *, index: int, caused_by: dict[str, set[str]]) -> s
                 f"<code>{_e(short(a.commit_sha))}</code>",
                 _flag(a.independent, "yes", "no"),
                 _flag(not a.stale, "fresh", "STALE"),
+                _trust(a.trust, a.trust_by, None),
                 _e("; ".join(a.reasons)),
             ]
             for a in change.approvals
@@ -287,7 +300,7 @@ def _section(change: Change, *, index: int, caused_by: dict[str, set[str]]) -> s
         "No approving review.",
     )
     evidence = _table(
-        ["Kind", "Check", "Conclusion", "Commit", "Source", "At"],
+        ["Kind", "Check", "Conclusion", "Commit", "Source", "Arrived", "At"],
         [
             [
                 _e(e.kind),
@@ -295,6 +308,7 @@ def _section(change: Change, *, index: int, caused_by: dict[str, set[str]]) -> s
                 _flag(e.conclusion == "success", e.conclusion, e.conclusion),
                 f"<code>{_e(short(e.commit_sha))}</code>",
                 _e(e.source),
+                _trust(e.trust, e.trust_by, e.signature_problem),
                 _e(_when(e.at)),
             ]
             for e in change.evidence

@@ -9,8 +9,10 @@ from importlib.metadata import PackageNotFoundError, version
 FORMAT_URI = "https://tracegraph.dev/evidence-bundle/v1"
 MANIFEST = "manifest.json"
 STATEMENT = "statement.intoto.json"
-# Files a bundle holds beside the ones its manifest lists: the manifest, and the Statement over it.
-UNLISTED = frozenset({MANIFEST, STATEMENT})
+# A DSSE envelope over manifest.json, signed with the organisation's export key (export.sign).
+SIGNATURE = "manifest.sig.json"
+# Files a bundle holds beside the ones its manifest lists: the manifest, its signature, and the Statement.
+UNLISTED = frozenset({MANIFEST, STATEMENT, SIGNATURE})
 WHOLE_DEFINITION = (
     "sha256 over the UTF-8 lines '<hex digest>  <path>\\n' of every file in `files`, sorted by path: "
     "what `sha256sum` prints for those paths in that order, piped into `sha256sum`"

@@ -39,6 +39,9 @@ CSV_COLUMNS = [
     "deployed_at",
     "deployed_to",
     "incidents",
+    # How each piece of evidence and each approval arrived (graph.vocabulary.Trust).
+    "evidence_trust",
+    "approval_trust",
 ]
 
 
@@ -53,7 +56,11 @@ def missing_evidence(change: Change, policy: Policy) -> list[str]:
     if area is None:
         return []
     shipped = [s for s in (change.merge_commit_sha, change.head_sha) if s]
-    return [k for k in area.required_evidence if evidence_gaps([k], shipped=shipped, evidence=change.evidence)]
+    return [
+        k
+        for k in area.required_evidence
+        if evidence_gaps([k], shipped=shipped, evidence=change.evidence, area=area, area_name=change.risk_area or "")
+    ]
 
 
 def first_successful_deployment(change: Change) -> datetime | None:
@@ -93,6 +100,11 @@ def csv_row(change: Change, policy: Policy) -> dict[str, str]:
             for d in change.deployments
         ),
         "incidents": "; ".join(f"{i.id} ({i.severity or 'no severity'})" for i in change.incidents),
+        "evidence_trust": "; ".join(
+            f"{e.kind}/{e.name}: {e.trust.value}" + (" (signature rejected)" if e.signature_problem else "")
+            for e in change.evidence
+        ),
+        "approval_trust": "; ".join(f"{a.reviewer.login}: {a.trust.value}" for a in change.approvals),
     }
 
 

@@ -1,5 +1,6 @@
 """Checking a bundle: recompute every digest its manifest lists (and the in-toto Statement's pin) and name
-each file that changed, is missing, or was added.
+each file that changed, is missing, or was added; with the organisation's public key, check that the
+manifest (and the Statement) were signed with its export key, so a bundle edited and re-hashed fails.
 """
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from export.archive import Bundle
-from export.manifest import MANIFEST, STATEMENT, UNLISTED, file_digest, whole_digest
+from export.manifest import MANIFEST, SIGNATURE, STATEMENT, UNLISTED, file_digest, whole_digest
+from export.sign import MANIFEST_TYPE, open_signed
+from trust.dsse import IN_TOTO
+from trust.keys import TrustedKey
 
 
 @dataclass
@@ -28,9 +32,36 @@ def _digest(files: Mapping[str, bytes], path: str) -> str:
     return files.digests[path] if isinstance(files, Bundle) else file_digest(files[path])
 
 
-def _statement(files: Mapping[str, bytes], result: Verification) -> None:
+def _signature(files: Mapping[str, bytes], result: Verification, key: TrustedKey | None) -> None:
+    """manifest.sig.json: a DSSE envelope of exactly manifest.json, signed with the key (when one is given)."""
+    if SIGNATURE not in files:
+        if key is not None:
+            result.problems.append(f"not signed: the bundle has no {SIGNATURE}, so nothing proves who made it")
+        return
+    payload, named, problem = open_signed(files[SIGNATURE], payload_type=MANIFEST_TYPE, key=key)
+    if problem:
+        result.problems.append(f"signature: {SIGNATURE} {problem}")
+    elif payload != files.get(MANIFEST):
+        result.problems.append(f"signature: {SIGNATURE} signs another {MANIFEST} than this one (it was edited)")
+    elif key is None:
+        result.notes.append(f"{MANIFEST} is signed by key {', '.join(named) or '?'} (not checked: pass --key)")
+    else:
+        result.notes.append(f"{MANIFEST} is signed by key {key.id}: the signature verifies")
+
+
+def _statement(files: Mapping[str, bytes], result: Verification, key: TrustedKey | None) -> None:
+    raw = files[STATEMENT]
     try:
-        predicate: dict[str, Any] = json.loads(files[STATEMENT])["predicate"]
+        document = json.loads(raw)
+    except ValueError:
+        document = None
+    if isinstance(document, dict) and "payloadType" in document:
+        raw, _, problem = open_signed(raw, payload_type=IN_TOTO, key=key)
+        if problem:
+            result.problems.append(f"signature: {STATEMENT} {problem}")
+            return
+    try:
+        predicate: dict[str, Any] = json.loads(raw)["predicate"]
         pinned = "sha256:" + predicate["manifest"]["digest"]["sha256"]
         whole = "sha256:" + predicate["bundle"]["digest"]["sha256"]
     except (ValueError, KeyError, TypeError) as exc:
@@ -47,8 +78,11 @@ def _statement(files: Mapping[str, bytes], result: Verification) -> None:
         result.notes.append(f"{STATEMENT} pins this manifest")
 
 
-def verify_files(files: Mapping[str, bytes], *, expect: str | None = None) -> Verification:
-    """Recompute every digest of a bundle and name each file that changed, is missing, or was added."""
+def verify_files(
+    files: Mapping[str, bytes], *, expect: str | None = None, key: TrustedKey | None = None
+) -> Verification:
+    """Recompute every digest of a bundle and name each file that changed, is missing, or was added; with
+    `key`, also require the manifest's (and the Statement's) signature to verify with it."""
     result = Verification()
     if MANIFEST not in files:
         result.problems.append(f"missing: {MANIFEST} (this is not an evidence bundle, or its manifest was removed)")
@@ -74,8 +108,9 @@ def verify_files(files: Mapping[str, bytes], *, expect: str | None = None) -> Ve
         else:
             result.files += 1
     result.problems += [f"unexpected: {p} (not in the manifest)" for p in sorted(set(files) - set(listed) - UNLISTED)]
+    _signature(files, result, key)
     if STATEMENT in files:
-        _statement(files, result)
+        _statement(files, result, key)
     if expect and expect.removeprefix("sha256:") != (result.whole or "").removeprefix("sha256:"):
         result.problems.append(f"changed: the bundle's whole digest is {result.whole}, not the expected {expect}")
     return result

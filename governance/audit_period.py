@@ -23,8 +23,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from export.bundle import bundle_files, json_bytes
-from export.manifest import MANIFEST, WHOLE_DEFINITION, file_digest, generator, whole_digest
+from export.manifest import MANIFEST, SIGNATURE, WHOLE_DEFINITION, file_digest, generator, whole_digest
 from export.scope import ExportNotFound, Scope, collect, safe_name
+from export.sign import MANIFEST_TYPE, envelope_bytes
 from export.table import csv_table
 from governance import exceptions as xs
 from governance import ranges
@@ -38,6 +39,7 @@ from graph.driver import Graph
 from graph.governance import stamp
 from graph.models import Change, Deployment, VerdictStatus
 from graph.policy import Policy
+from trust.keys import SigningKey
 
 SAMPLING = (
     "Each change of the population was ranked by the SHA-256 of the text '<seed>:<change id>' (lower-case hex, "
@@ -364,8 +366,11 @@ def report_markdown(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-async def evidence(graph: Graph, policy: Policy, period: Period) -> tuple[dict[str, bytes], dict[str, str]]:
-    """An evidence bundle per sampled change, under evidence/<change>/; the files and each change's folder."""
+async def evidence(
+    graph: Graph, policy: Policy, period: Period, *, signer: SigningKey | None = None
+) -> tuple[dict[str, bytes], dict[str, str]]:
+    """An evidence bundle per sampled change, under evidence/<change>/ (signed by `signer` when there is one);
+    the files and each change's folder."""
     by_id = {m.change.id: m.change for m in period.population}
     files: dict[str, bytes] = {}
     paths: dict[str, str] = {}
@@ -377,7 +382,7 @@ async def evidence(graph: Graph, policy: Policy, period: Period) -> tuple[dict[s
             continue
         folder = f"evidence/{safe_name(change_id)}"
         paths[change_id] = folder + "/"
-        for name, data in bundle_files(exported, policy, generated_at=period.generated_at).items():
+        for name, data in bundle_files(exported, policy, generated_at=period.generated_at, signer=signer).items():
             files[f"{folder}/{name}"] = data
     return files, paths
 
@@ -391,8 +396,10 @@ def files_of(
     policy_source: str,
     evidence_files: dict[str, bytes],
     evidence_paths: dict[str, str],
+    signer: SigningKey | None = None,
 ) -> dict[str, bytes]:
-    """Every file of the audit period folder, manifest.json included."""
+    """Every file of the audit period folder, manifest.json included, and its signature when there is a
+    `signer` (the organisation's export key, as for every evidence bundle)."""
     digest = hashlib.sha256(policy_text.encode()).hexdigest()
     data = summary(period, controls, policy_source=policy_source, policy_digest=digest)
     files = dict(evidence_files)
@@ -411,6 +418,9 @@ def files_of(
         "files": digests,
         "whole": whole_digest(digests),
         "wholeDefinition": WHOLE_DEFINITION,
+        **({"signingKey": signer.id} if signer else {}),
     }
     files[MANIFEST] = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+    if signer:
+        files[SIGNATURE] = envelope_bytes(MANIFEST_TYPE, files[MANIFEST], signer)
     return files

@@ -3,11 +3,13 @@
 Every row carries a *version*: a string that sorts by when the source says the fact was true
 (ISO-8601 UTC time first, then a rank and the delivery id as tie-breakers). The writer keeps, per
 property, the value with the highest version, so the same events in any order, any number of
-times, leave the same graph.
+times, leave the same graph. Evidence and reviews carry their trust rank too, after the rank
+(`<time>#<rank>#T<trust>#<event id>`, see with_trust): at one source time the stronger arrival wins.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +18,25 @@ from graph.vocabulary import EDGE_PROPERTIES, EDGES, ORIGIN_PROPERTIES, PROPERTI
 
 class BatchError(ValueError):
     """A normaliser asked for a node or edge outside the closed vocabulary."""
+
+
+TRUST_MARK = "T"
+_TRUST_SEGMENT = re.compile(TRUST_MARK + r"[0-9]")
+
+
+def with_trust(version: str, rank: int) -> str:
+    """`<time>#<rank>#<event id>` → `<time>#<rank>#T<trust rank>#<event id>`."""
+    time, order, rest = (version.split("#", 2) + ["", ""])[:3]
+    return f"{time}#{order}#{TRUST_MARK}{rank}#{rest}"
+
+
+def split_version(version: str) -> tuple[str, int | None, str]:
+    """(time, trust rank or None, event id) of a version, with or without its trust segment."""
+    parts = version.split("#", 3)
+    if len(parts) == 4 and _TRUST_SEGMENT.fullmatch(parts[2]):
+        return parts[0], int(parts[2][1:]), parts[3]
+    time, _, rest = (version.split("#", 2) + ["", ""])[:3]
+    return time, None, rest
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from graph.batch import split_version
 from graph.driver import Graph
 from graph.queries import export as q
 from graph.reads import read_all, read_one
@@ -86,10 +87,10 @@ async def service_known(graph: Graph, service: str) -> bool:
 
 def _split_version(version: Any) -> tuple[str, str] | None:
     """(at, event id) from a version 'ISO#rank#event-id' (see graph.batch); None when not one."""
-    if not isinstance(version, str):
+    if not isinstance(version, str) or version.count("#") < 2:
         return None
-    parts = version.split("#", 2)
-    return (parts[0], parts[2]) if len(parts) == 3 and parts[2] else None
+    at, _, event_id = split_version(version)
+    return (at, event_id) if event_id else None
 
 
 def _label(labels: list[str]) -> Label:

@@ -13,6 +13,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
+from graph.vocabulary import TRUST_ORDER, Trust
+
 
 class Model(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
@@ -26,6 +28,37 @@ class Model(BaseModel):
         if isinstance(data, dict):
             return {key: value for key, value in data.items() if value is not None}
         return data
+
+
+class Trusted(Model):
+    """How a stored evidence or review arrived (graph.vocabulary.Trust), as the graph holds it.
+
+    `trust` is the weakest arrival any of its stored values came from (`trustFloor`, kept by the writer),
+    so a fact that mixes a provider's run with a later uploaded conclusion counts as uploaded; `trust_by`
+    names who vouched for it (a signer's identity, a webhook, an ingester token, or the path it came by);
+    `signature_problem` says why a signature the document carried was rejected: such evidence never counts.
+    """
+
+    trust: Trust = Trust.UNVERIFIED
+    trust_by: str | None = None
+    signature_problem: str | None = None
+    trust_floor: int | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _weakest_arrival(self) -> Trusted:
+        if self.signature_problem == "":
+            self.signature_problem = None
+        floor = self.trust_floor
+        if floor is None:
+            # Written without the pipeline's trust (or never written): nothing vouches for it.
+            floor = 0 if self.trust_by is None else self.trust.rank
+        if floor < self.trust.rank:
+            weaker = TRUST_ORDER[max(floor, 0)]
+            self.trust_by = (
+                f"{weaker.value} in part: some of its values came from a weaker arrival than {self.trust_by}"
+            )
+            self.trust = weaker
+        return self
 
 
 class Person(Model):
@@ -62,7 +95,7 @@ class Commit(Model):
     session_ids: list[str] = Field(default_factory=list)
 
 
-class Review(Model):
+class Review(Trusted):
     """A raw review as stored; approvals are derived from these."""
 
     id: str
@@ -79,9 +112,11 @@ class Approval(Model):
     stale: bool
     independent: bool
     reasons: list[str] = Field(default_factory=list)
+    trust: Trust = Trust.UNVERIFIED
+    trust_by: str | None = None
 
 
-class Evidence(Model):
+class Evidence(Trusted):
     id: str
     kind: str
     name: str

@@ -11,6 +11,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from graph.vocabulary import Trust
+
 DEFAULT_POLICY = Path(__file__).with_name("policy.default.yaml")
 
 
@@ -36,6 +38,15 @@ class Area(BaseModel):
     # When set, a production deployment of the area's changes must use one of these strategies
     # (e.g. [canary, flag]); a full deployment, or one that states no strategy, is a gap.
     staged_strategies: list[str] = Field(default_factory=list)
+    # The weakest arrival (graph.vocabulary.Trust) each evidence kind may come from and still count, e.g.
+    # {provenance: signed, security-scan: provider}; kinds not named count at any trust.
+    minimum_trust: dict[str, Trust] = Field(default_factory=dict)
+    # The same for approvals.
+    approval_trust: Trust = Trust.UNVERIFIED
+
+    def trust_needed(self, kind: str) -> Trust:
+        """The minimum trust evidence of `kind` needs to count in this area."""
+        return self.minimum_trust.get(kind, Trust.UNVERIFIED)
 
     @cached_property
     def path_pattern(self) -> re.Pattern[str]:

@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     policy_file: Path | None = Field(default=None, validation_alias=AliasChoices("TRACEGRAPH_POLICY"))
     # One person, many handles (ingest.identity); no file means the automatic rules only.
     aliases_file: Path | None = Field(default=None, validation_alias=AliasChoices("TRACEGRAPH_ALIASES"))
+    # Who may sign evidence (trust.config): keys by id, Sigstore trusted roots and identities. Without it
+    # nothing is `signed`, and a document's signature is rejected as unverifiable.
+    trust_file: Path | None = Field(default=None, validation_alias=AliasChoices("TRACEGRAPH_TRUST"))
+    # The organisation's Ed25519 key that signs exports: a PEM file, or the PEM itself in the environment.
+    export_key_file: Path | None = Field(default=None, validation_alias=AliasChoices("TRACEGRAPH_EXPORT_KEY_FILE"))
+    export_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("TRACEGRAPH_EXPORT_KEY"))
 
     # The durable inbox of the live ingest path; TRACEGRAPH_HOME/inbox when unset.
     inbox: Path | None = Field(default=None, validation_alias=AliasChoices("TRACEGRAPH_INBOX"))

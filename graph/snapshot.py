@@ -1,8 +1,8 @@
 """A whole graph as plain, sorted data: what two ingests of the same events must agree on.
 
 Writer bookkeeping (`_v`, `_v_<prop>`) is left out, and so, unless asked, is how each fact travelled
-(`receivedAt`, a document's `location` and `via`): the same event received as a webhook today and from a file
-tomorrow is the same fact.
+(`receivedAt`, a document's `location` and `via`, and the trust that follows from them): the same event
+received as a webhook today and from a file tomorrow is the same fact, vouched for differently.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from neo4j import RoutingControl
 
 from graph.driver import Graph
 from graph.queries.core import SNAPSHOT_EDGES, SNAPSHOT_NODES
-from graph.vocabulary import KEYS, Label
+from graph.vocabulary import KEYS, TRUST_FLOOR, TRUST_PROPERTIES, Label
 from graph.writer import is_bookkeeping
 
-TRAVEL = frozenset({"receivedAt", "location", "via"})
+TRAVEL = frozenset({"receivedAt", "location", "via", TRUST_FLOOR}) | TRUST_PROPERTIES
 VOCABULARY = frozenset(label.value for label in Label)
 
 

@@ -26,6 +26,7 @@ from graph.models import (
     VerdictStatus,
 )
 from graph.policy import Area, Policy
+from graph.vocabulary import TRUST_ORDER, Trust
 
 DECISIVE = {"APPROVED", "CHANGES_REQUESTED", "DISMISSED"}
 EPOCH = datetime.min.replace(tzinfo=UTC)
@@ -50,8 +51,31 @@ def _independence(reviewer: Person, *, authors: set[str], operators: set[str], c
     return reasons
 
 
+def at_least(level: Trust) -> str:
+    """'provider or signed': the levels a minimum of `level` lets count."""
+    names = [t.value for t in TRUST_ORDER[level.rank :]]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def trust_shortfall(item: Review | Evidence, needed: Trust, area_name: str) -> str | None:
+    """Why evidence or a review does not count on trust (a rejected signature, or below `needed`), or None."""
+    if item.signature_problem:
+        return f"its signature was rejected: {item.signature_problem}"
+    if item.trust.rank < needed.rank:
+        by = f" ({item.trust_by})" if item.trust_by else ""
+        return f"it is {item.trust.value}{by}; {area_name} needs {at_least(needed)}"
+    return None
+
+
 def approvals(
-    reviews: list[Review], *, head: str | None, authors: set[str], operators: set[str], committers: set[str]
+    reviews: list[Review],
+    *,
+    head: str | None,
+    authors: set[str],
+    operators: set[str],
+    committers: set[str],
+    minimum: Trust = Trust.UNVERIFIED,
+    area_name: str = "",
 ) -> tuple[list[Approval], set[str]]:
     """Every approving review with its flags, and the logins whose approval counts."""
     ordered = sorted(reviews, key=lambda r: (r.submitted_at or EPOCH, r.id))
@@ -71,6 +95,9 @@ def approvals(
         superseded = latest.get(review.reviewer.login.lower()) != "APPROVED"
         if superseded:
             reasons.append("the reviewer's latest review is not an approval")
+        untrusted = trust_shortfall(review, minimum, area_name)
+        if untrusted:
+            reasons.append(f"the approval does not count: {untrusted}")
         independent = not _independence(review.reviewer, authors=authors, operators=operators, committers=committers)
         result.append(
             Approval(
@@ -80,9 +107,11 @@ def approvals(
                 stale=stale,
                 independent=independent,
                 reasons=reasons,
+                trust=review.trust,
+                trust_by=review.trust_by,
             )
         )
-        if independent and not stale and not superseded:
+        if independent and not stale and not superseded and not untrusted:
             counted.add(review.reviewer.login)
     return result, counted
 
@@ -99,6 +128,10 @@ def to_evidence(raw: dict[str, Any], policy: Policy) -> Evidence:
         at=raw.get("completedAt") or raw.get("startedAt"),
         source=raw.get("source") or "unknown",
         type=raw.get("type"),
+        trust=raw.get("trust") or Trust.UNVERIFIED,
+        trust_by=raw.get("trustBy"),
+        signature_problem=raw.get("signatureProblem"),
+        trust_floor=raw.get("trustFloor"),
     )
 
 
@@ -110,14 +143,29 @@ def _latest_per_name(items: list[Evidence]) -> list[Evidence]:
     return [latest[name] for name in sorted(latest)]
 
 
-def evidence_gaps(kinds: list[str], *, shipped: list[str], evidence: list[Evidence]) -> list[str]:
-    """One gap per required evidence kind that is not present and successful on the shipped commit."""
+def evidence_gaps(
+    kinds: list[str],
+    *,
+    shipped: list[str],
+    evidence: list[Evidence],
+    area: Area | None = None,
+    area_name: str = "",
+) -> list[str]:
+    """One gap per required evidence kind that is not present, successful and trusted enough on the shipped
+    commit. A failure counts against the change whatever its trust; a success counts only when its trust
+    meets the area's minimum for the kind and no signature it carried was rejected."""
     where = " / ".join(short(s) for s in shipped) or "unknown"
     gaps = []
     for kind in kinds:
         on_shipped = _latest_per_name([e for e in evidence if e.kind == kind and e.commit_sha in shipped])
         failed = [e for e in on_shipped if e.conclusion != "success"]
+        needed = area.trust_needed(kind) if area else Trust.UNVERIFIED
+        untrusted = {e.name: why for e in on_shipped if (why := trust_shortfall(e, needed, area_name))}
+        if on_shipped and not failed and len(untrusted) < len(on_shipped):
+            continue
         if on_shipped and not failed:
+            detail = "; ".join(f"{name}: {why}" for name, why in untrusted.items())
+            gaps.append(f"`{kind}` evidence on the shipped commit {where} does not count: {detail}")
             continue
         if failed:
             detail = ", ".join(f"{e.name} is {e.conclusion}" for e in failed)
@@ -235,9 +283,10 @@ def build_change(raw: dict[str, Any], policy: Policy) -> Change:
         authors={p.login.lower() for p in authors},
         operators=operators,
         committers=committers,
+        minimum=area.approval_trust,
+        area_name=risk,
     )
     evidence = [to_evidence(e, policy) for e in raw.get("evidence") or []]
-
     deployments = sorted(
         (Deployment.model_validate(d) for d in raw.get("deployments") or []),
         key=lambda d: (d.at or EPOCH, d.id),
@@ -246,7 +295,7 @@ def build_change(raw: dict[str, Any], policy: Policy) -> Change:
 
     gaps = [] if head else ["the final head commit is unknown: no pull request event for this change was ingested"]
     gaps += approval_gaps(risk, area, head=head, counted=counted, flagged=flagged)
-    gaps += evidence_gaps(area.required_evidence, shipped=shipped, evidence=evidence)
+    gaps += evidence_gaps(area.required_evidence, shipped=shipped, evidence=evidence, area=area, area_name=risk)
     gaps += contract_gaps(risk, area, contract)
     gaps += strategy_gaps(risk, area, deployments)
     incidents = {i["id"]: Incident.model_validate(i) for i in raw.get("incidents") or []}

@@ -48,6 +48,36 @@ class Rel(StrEnum):
     PARENT = "PARENT"
 
 
+class Trust(StrEnum):
+    """How a piece of evidence or an approval arrived, weakest first (DESIGN.md, "Trust").
+
+    signed: a signature verified against the configured trust (trust/), naming the identity;
+    provider: a webhook whose signature or token was verified, or a record pulled from the provider's
+    API with the organisation's credentials; uploaded: POST /events with an ingester token, naming which;
+    unverified: anything else (a file handed to the CLI, a spool folder, a signature that did not verify).
+    """
+
+    UNVERIFIED = "unverified"
+    UPLOADED = "uploaded"
+    PROVIDER = "provider"
+    SIGNED = "signed"
+
+    @property
+    def rank(self) -> int:
+        """0 for unverified up to 3 for signed: what minimums and the writer compare."""
+        return TRUST_ORDER.index(self)
+
+
+TRUST_ORDER: tuple[Trust, ...] = tuple(Trust)
+# What each evidence and approval records about how it arrived: the level, who vouched for it (the
+# signer's identity, the webhook's provider, the ingester token, or the path it came by), and, when the
+# document carried a signature that did not verify, why (such evidence never counts).
+TRUST_PROPERTIES = frozenset({"trust", "trustBy", "signatureProblem"})
+# Labels whose nodes carry TRUST_PROPERTIES. The writer also keeps `trustFloor` on them: the rank of the
+# weakest arrival whose value any property still holds (graph.queries.core.merge_nodes).
+TRUSTED_LABELS: frozenset[Label] = frozenset({Label.EVIDENCE, Label.REVIEW})
+TRUST_FLOOR = "trustFloor"
+
 KEYS: dict[Label, str] = {
     Label.AGENT_SESSION: "id",
     Label.PERSON: "login",
@@ -145,7 +175,7 @@ PROPERTIES: dict[Label, frozenset[str]] = {
             "testFiles",
         }
     ),
-    Label.REVIEW: frozenset({"state", "submittedAt", "commitSha", "url"}),
+    Label.REVIEW: frozenset({"state", "submittedAt", "commitSha", "url"}) | TRUST_PROPERTIES,
     Label.EVIDENCE: frozenset(
         {
             "type",
@@ -164,7 +194,8 @@ PROPERTIES: dict[Label, frozenset[str]] = {
             "predicateType",
             "builder",
         }
-    ),
+    )
+    | TRUST_PROPERTIES,
     Label.DEPLOYMENT: frozenset(
         {
             "environment",

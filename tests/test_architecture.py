@@ -13,7 +13,7 @@ from api.schema import schema
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAPSHOT = Path(__file__).with_name("snapshots") / "schema.graphql"
-PACKAGES = ("graph", "ingest", "export", "api", "cli", "web", "bench", "governance", "mcp_server")
+PACKAGES = ("graph", "ingest", "export", "api", "cli", "web", "bench", "governance", "mcp_server", "trust")
 # The modules of other packages each package may import (a prefix allows what is below it). DESIGN's
 # direction: graph/ is the bottom; ingest/ and export/ build on it; the API uses only the pipeline
 # (its core types and plugin registry) and the inbox of ingest/; the CLI and the benches take nothing
@@ -21,16 +21,18 @@ PACKAGES = ("graph", "ingest", "export", "api", "cli", "web", "bench", "governan
 INGEST_FACADE = ("ingest.pipeline", "ingest.inbox", "ingest.worker", "ingest.sources", "ingest.signatures")
 ALLOWED: dict[str, tuple[str, ...]] = {
     "graph": (),
-    "ingest": ("graph",),
-    "export": ("graph", "ingest.redact", "ingest.timestamps", "ingest.sources"),
-    "api": ("graph", "export", "governance", *INGEST_FACADE, "web"),
+    # Signatures (verifying evidence, signing exports) stand on their own: crypto libraries, no graph.
+    "trust": (),
+    "ingest": ("graph", "trust"),
+    "export": ("graph", "ingest.redact", "ingest.timestamps", "ingest.sources", "trust"),
+    "api": ("graph", "export", "governance", "trust", *INGEST_FACADE, "web"),
     # The web app reads through graph/ and export/ like the API; it is mounted by api/app.py.
     "web": ("graph", "export", "ingest.redact"),
-    "cli": ("graph", "ingest", "export", "governance", "mcp_server", "api.app"),
+    "cli": ("graph", "ingest", "export", "governance", "mcp_server", "trust", "api.app"),
     "bench": ("graph", "ingest", "export", "api.app", "cli"),
     # Gates, exceptions, status, drills and audit periods build on graph/ and export/ (evidence bundles),
     # reading GitHub's payloads with the sources' readers.
-    "governance": ("graph", "export", "ingest.redact", "ingest.timestamps", "ingest.sources"),
+    "governance": ("graph", "export", "trust", "ingest.redact", "ingest.timestamps", "ingest.sources"),
     # The MCP face wraps graph/ and governance/, as api/ and cli/ do.
     "mcp_server": ("graph", "governance"),
 }
@@ -119,7 +121,7 @@ def test_a_source_imports_no_other_source() -> None:
                 assert other in ("base", "shared") or other.split("_")[0] == own, f"{path.name} imports {module}"
 
 
-@pytest.mark.parametrize("package", ["api", "ingest", "export", "cli", "governance", "mcp_server", "web"])
+@pytest.mark.parametrize("package", ["api", "ingest", "export", "cli", "governance", "mcp_server", "web", "trust"])
 def test_cypher_lives_only_in_graph(package: str) -> None:
     for path in _modules(package):
         for node in ast.walk(ast.parse(path.read_text())):

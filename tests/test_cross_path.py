@@ -25,6 +25,7 @@ from api.app import create_app
 from graph import repository
 from graph import schema as graph_schema
 from graph.driver import Graph
+from graph.models import Change
 from graph.policy import load_policy
 from graph.settings import Settings
 from graph.snapshot import Snapshot, snapshot
@@ -255,18 +256,47 @@ def via_webhooks(settings: Settings, envelopes: list[dict[str, Any]]) -> None:
 # --- what must agree --------------------------------------------------------------------------
 
 
+# How a fact arrived legitimately differs by path (a file is unverified, a signed webhook is the provider's):
+# like the other travel properties it is left out of the comparison, and asserted per path below.
+TRUST_FIELDS: Any = {
+    "evidence": {"__all__": {"trust", "trust_by", "signature_problem"}},
+    "approvals": {"__all__": {"trust", "trust_by"}},
+}
+
+
+def _answer(change: Change | None) -> str:
+    return change.model_dump_json(exclude=TRUST_FIELDS) if change else "null"
+
+
 async def _answers(graph: Graph) -> dict[str, str]:
     policy = load_policy()
     found: dict[str, str] = {}
     for change_id in await repository.change_ids(graph, repo=None, skip=0, limit=1000):
-        answer = await repository.change_by_id(graph, policy, change_id)
-        found[change_id] = answer.model_dump_json() if answer else "null"
+        found[change_id] = _answer(await repository.change_by_id(graph, policy, change_id))
     incidents = [line for line in (await snapshot(graph)).nodes if line.startswith("Incident:")]
     for line in incidents:
         incident_id = line.split(" ", 1)[0].removeprefix("Incident:")
         traced = await trace_incident(graph, policy, incident_id)
-        found[incident_id] = repr(traced)
+        suspects = [(_answer(s.change), s.deployment, s.score, s.reason) for s in traced.suspects] if traced else []
+        found[incident_id] = repr((traced.incident, suspects, traced.notes) if traced else None)
     return found
+
+
+def trust_of(settings: Settings) -> dict[str, str]:
+    """The trust of every evidence and review, by node (`Evidence:<id>`), as `<level> by <who>`."""
+    found = {}
+    for line in run_graph(settings, lambda g: snapshot(g, with_travel=True)).nodes:
+        split = line.index(" {")  # keys may hold spaces (a status context); the properties start at " {"
+        node, props = line[:split], line[split + 1 :]
+        if node.startswith(("Evidence:", "Review:")):
+            values = json.loads(props)
+            found[node] = f"{values.get('trust')} by {values.get('trustBy')}"
+    return found
+
+
+def _source_of(node: str) -> str:
+    key = node.split(":", 1)[1]
+    return key.split(":", 1)[0]
 
 
 def observe(settings: Settings) -> tuple[Snapshot, dict[str, str]]:
@@ -300,16 +330,29 @@ def aliases(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_every_path_gives_the_same_graph_and_answers(settings: Settings, tmp_path: Path, aliases: Path) -> None:
     events = corpus()
     seen: dict[str, tuple[Snapshot, dict[str, str]]] = {}
+    trusts: dict[str, dict[str, str]] = {}
     via_files(settings, shuffled(events, 1), tmp_path / "files", child=False)
-    seen["files"] = observe(settings)
+    seen["files"], trusts["files"] = observe(settings), trust_of(settings)
     _fresh(settings)
     via_files(settings, shuffled(events, 2), tmp_path / "child", child=True)
-    seen["child process"] = observe(settings)
+    seen["child process"], trusts["child process"] = observe(settings), trust_of(settings)
     _fresh(settings)
     via_webhooks(settings, shuffled(events, 3))
-    seen["webhooks + worker"] = observe(settings)
+    seen["webhooks + worker"], trusts["webhooks + worker"] = observe(settings), trust_of(settings)
 
     _assert_same(seen)
+    # The same facts, vouched for by how each path brought them.
+    assert set(trusts["files"]) == set(trusts["webhooks + worker"]) and len(trusts["files"]) > 10
+    for path in ("files", "child process"):
+        assert set(trusts[path].values()) == {"unverified by a file given to tracegraph ingest"}, trusts[path]
+    by_source: dict[str, set[str]] = {}
+    for node, trust in trusts["webhooks + worker"].items():
+        by_source.setdefault(_source_of(node), set()).add(trust)
+    assert by_source["github"] == {"provider by github webhook, signature checked"}
+    assert by_source["gitlab"] == {"provider by gitlab webhook, signature checked"}
+    # Attestations have no webhook: POST /events with an ingester token, named by its id.
+    [uploaded] = by_source["attestation"]
+    assert uploaded.startswith("uploaded by POST /events with ingester token ")
     graph, answers = seen["files"]
     assert len(graph.nodes) > 80 and {line.split(":", 1)[0] for line in graph.nodes} >= {
         "AgentSession",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import hashlib
 import importlib.util
@@ -223,7 +224,10 @@ def test_bundle_holds_nodes_edges_source_events_answers_and_a_statement(settings
         assert doc["digest"] == "sha256:" + hashlib.sha256(body).hexdigest()
     assert json.loads(files[documents[closed]["file"]])["pull_request"]["title"] == "Add idempotency keys to refunds"
 
-    statement = json.loads(files["statement.intoto.json"])
+    # Unsigned here (no export key): a DSSE envelope with no signature around the Statement.
+    envelope = json.loads(files["statement.intoto.json"])
+    assert (envelope["payloadType"], envelope["signatures"]) == ("application/vnd.in-toto+json", [])
+    statement = json.loads(base64.b64decode(envelope["payload"]))
     merge = ex.sha("demo-42-merge")
     assert statement["_type"] == "https://in-toto.io/Statement/v1"
     assert statement["subject"] == [
@@ -277,6 +281,8 @@ def test_csv_of_the_demo_period_has_one_row_per_change(settings: Settings) -> No
         "deployed_at": "2026-01-06T09:12:00Z",
         "deployed_to": "production/shop-api success 2026-01-06T09:12:00Z",
         "incidents": "",
+        "evidence_trust": "tests/unit-tests: unverified",
+        "approval_trust": "dave: unverified; erin: unverified",
     }
     gaps = rows["42"]["gaps"].splitlines()
     assert len(gaps) == 2 and gaps[0].startswith("needs 2 independent") and "security-scan" in gaps[1]

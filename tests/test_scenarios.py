@@ -186,8 +186,11 @@ def test_payments_change_with_one_approval_where_policy_wants_two(settings: Sett
     change = ask(settings, 5)
     assert change["riskArea"] == "payments"
     assert change["verdict"]["status"] == "UNVERIFIED"
-    [gap] = change["verdict"]["gaps"]
+    gap, scan = change["verdict"]["gaps"]
     assert "needs 2" in gap and "has 1" in gap and "payments" in gap
+    # The scan came from a file: payments wants a security scan from the provider or signed (policy.default.yaml).
+    assert "`security-scan`" in scan and "does not count: codeql-scan: it is unverified" in scan
+    assert scan.endswith("payments needs provider or signed")
 
 
 def test_a_failed_check_on_the_shipped_commit_is_a_gap(settings: Settings) -> None:

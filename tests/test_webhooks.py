@@ -508,7 +508,7 @@ def test_events_take_jsonl_or_an_array_of_envelopes(client: TestClient, inbox: I
         "ids": [e["id"] for e in ENVELOPES],
     }
     assert [(e["source"], e["type"], e["id"], e["via"]) for e in stored(inbox)] == [
-        ("github", e["type"], e["id"], "api:events") for e in ENVELOPES
+        ("github", e["type"], e["id"], "api:events:static") for e in ENVELOPES
     ]
 
 

@@ -146,7 +146,9 @@ async def export_bundle(
         who, action="export", what=f"{scope.title()} format=json", records=len(exported.answers), status=200
     )
     request.state.records = len(exported.answers)
-    files = bundle_files(exported, policy, generated_at=datetime.now(UTC), in_toto=True)
+    # Signed with the organisation's export key when the server has one (api.app reads it at start).
+    signer = getattr(request.app.state, "export_signer", None)
+    files = bundle_files(exported, policy, generated_at=datetime.now(UTC), in_toto=True, signer=signer)
     return Response(
         zip_bytes(files),
         media_type="application/zip",

@@ -5,7 +5,19 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from graph.vocabulary import EDGE_PROPERTIES, KEYS, ORIGIN_PROPERTIES, PROPERTIES, TRANSPORT_PROPERTIES, Label, Rel
+from graph.batch import TRUST_MARK
+from graph.vocabulary import (
+    EDGE_PROPERTIES,
+    KEYS,
+    ORIGIN_PROPERTIES,
+    PROPERTIES,
+    TRANSPORT_PROPERTIES,
+    TRUST_FLOOR,
+    TRUST_ORDER,
+    TRUSTED_LABELS,
+    Label,
+    Rel,
+)
 
 AWAIT_INDEXES = "CALL db.awaitIndexes(300)"
 
@@ -77,7 +89,30 @@ def merge_nodes(label: Label, props: tuple[str, ...]) -> str:
         " n._v IS NULL AND row[3] IS NULL AS fresh\n"
         f"WITH n, row, v, base, fresh, CASE WHEN fresh THEN null ELSE [{wins}] END AS w\n"
         f"WITH n, row, v, base, fresh, w WHERE fresh OR n._v IS NULL OR {changes or 'false'}\n"
-        f"SET n._v = base,\n    {sets}"
+        f"SET n._v = base,\n    {sets}" + (_trust_floor(label) if label in TRUSTED_LABELS else "")
+    )
+
+
+def _trust_floor(label: Label) -> str:
+    """After a write, the rank of the weakest arrival whose value some property of the node still holds.
+
+    Versions of evidence and reviews carry the trust rank of the event that wrote them
+    (`<time>#<rank>#T<trust>#<event id>`, see ingest.pipeline.trust), so two arrivals of one fact at the
+    same source time are ordered by trust: a stronger replay takes the fact over, a weaker one writes
+    nothing. Facts still follow their source time, so one property can come from a later, weaker
+    arrival while another keeps a stronger one's value; the node counts at the weakest of them, never
+    at the strongest (graph.models.Evidence reads it back).
+    """
+    top = len(TRUST_ORDER) - 1
+    ranks = ", ".join(
+        f"CASE WHEN n.`{p}` IS NULL THEN null ELSE split(coalesce(n.`_v_{p}`, n._v), '#')[2] END"
+        for p in sorted(PROPERTIES[label])
+    )
+    return (
+        f"\nWITH n, [part IN [{ranks}] WHERE part IS NOT NULL"
+        f" | CASE WHEN part STARTS WITH '{TRUST_MARK}' THEN coalesce(toInteger(substring(part, 1)), 0) ELSE 0 END]"
+        " AS ranks\n"
+        f"SET n.`{TRUST_FLOOR}` = reduce(low = {top}, r IN ranks | CASE WHEN r < low THEN r ELSE low END)"
     )
 
 
@@ -113,7 +148,8 @@ def fields(label: Label) -> str:
     `n {.*}` would read and ship each property's version too: as many strings again as values, and
     the longer ones, which at 100,000 changes are mostly page-cache misses.
     """
-    return ", ".join(f".`{p}`" for p in sorted(PROPERTIES[label] | ORIGIN_PROPERTIES | {KEYS[label]}))
+    extra = {TRUST_FLOOR} if label in TRUSTED_LABELS else set()
+    return ", ".join(f".`{p}`" for p in sorted(PROPERTIES[label] | ORIGIN_PROPERTIES | {KEYS[label]} | extra))
 
 
 _FIELDS = re.compile(r"\{\.\*(\w+)")
@@ -131,6 +167,9 @@ COUNT_BY_TYPE = "MATCH ()-[r]->() RETURN type(r) AS type, count(*) AS n ORDER BY
 DELETE_ALL = "MATCH (n) DETACH DELETE n"
 
 # The five-minute answer as one read: the change and everything its verdict depends on.
+# Evidence counts on the commit its own commitSha names: a VERIFIES edge another event added to a commit
+# the evidence is not about (same evidence id, another head_sha, an older source time that writes no
+# property) must not carry the evidence, and its trust, over to that commit.
 # Commits of a change: heads seen on the pull request, the merge commit, and the commits pushed
 # together with one of those heads (a push names its head as pushHead).
 CHANGE_ANSWER = with_fields("""
@@ -162,7 +201,8 @@ RETURN c {.*Change} AS change,
                       reviewer: COLLECT { MATCH (p:Person)-[:SUBMITTED]->(r) RETURN p {.*Person}
                                           ORDER BY p.login }[0]} } AS reviews,
   COLLECT { UNWIND shas + [m IN shipped WHERE NOT m IN shas] AS sha
-            MATCH (e:Evidence)-[:VERIFIES]->(:Commit {sha: sha}) RETURN e {.*Evidence, commitSha: sha} } AS evidence,
+            MATCH (e:Evidence)-[:VERIFIES]->(:Commit {sha: sha}) WHERE e.commitSha IS NULL OR toLower(e.commitSha) = sha
+            RETURN e {.*Evidence, commitSha: sha} } AS evidence,
   COLLECT { UNWIND shipped AS sha MATCH (d:Deployment)-[:SHIPPED]->(:Commit {sha: sha})
             RETURN DISTINCT d {.*Deployment,
                                service: coalesce(COLLECT { MATCH (d)-[:TO]->(s:Service) RETURN s.name
@@ -196,7 +236,8 @@ RETURN k {.*Commit, author: COLLECT { MATCH (p:Person)-[:AUTHORED]->(k) RETURN p
           sessionIds: COLLECT { MATCH (s:AgentSession)-[:AUTHORED]->(k) RETURN s.id
                                 ORDER BY s.id }} AS commit,
        COLLECT { MATCH (c:Change)-[:CONTAINS|MERGED_AS]->(k) RETURN DISTINCT c.id } AS changeIds,
-       COLLECT { MATCH (e:Evidence)-[:VERIFIES]->(k) RETURN e {.*Evidence, commitSha: k.sha} } AS evidence
+       COLLECT { MATCH (e:Evidence)-[:VERIFIES]->(k) WHERE e.commitSha IS NULL OR toLower(e.commitSha) = k.sha
+                 RETURN e {.*Evidence, commitSha: k.sha} } AS evidence
 """)
 
 DEPLOYMENT = with_fields("""

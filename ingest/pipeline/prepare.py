@@ -1,7 +1,7 @@
 """From one source event to the batch it writes: the semantics every way in shares, in one place.
 
     normalise (the source's plugin) → redact every stored text → canonical keys → identities
-    → the raw document (redacted) → storable in Neo4j?
+    → trust (how it arrived, signatures checked) → the raw document (redacted) → storable in Neo4j?
 
 Pure and total: `prepare` answers a batch or raises Rejected with a reason a person can read,
 whatever the event holds. It never touches the driver; callers batch and write what it returns.
@@ -16,14 +16,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from graph.batch import Batch, BatchError
+from graph.settings import get_settings
 from graph.vocabulary import Label
 from ingest.identity import Identities, resolve
 from ingest.pipeline.events import Event, Rejected
 from ingest.pipeline.keys import canonical
 from ingest.pipeline.storable import storable_problem
+from ingest.pipeline.trust import stamp_trust
 from ingest.redact import MARKER, count_redactions, may_hold_secrets, redact, redact_document
 from ingest.sources import SOURCES
 from ingest.sources.base import Source
+from trust.check import Check, check
+from trust.config import TrustConfig, load_trust
 
 
 @dataclass(frozen=True)
@@ -55,11 +59,14 @@ class Pipeline:
         identities: Identities | None = None,
         keep_raw: bool = True,
         sources: Mapping[str, Source] = SOURCES,
+        trust: TrustConfig | None = None,
     ):
         # One person, many handles: Person keys are rewritten to the canonical login before writing.
         self.identities = identities if identities is not None else Identities.load()
         self.keep_raw = keep_raw
         self.sources = sources
+        # Who may sign evidence; a broken trust file stops the driver here (TrustError), before any write.
+        self.trust = trust if trust is not None else load_trust(get_settings().trust_file)
 
     def prepare(self, event: Event) -> Prepared:
         """The batch one event writes (its raw document included), or Rejected with the reason."""
@@ -68,6 +75,7 @@ class Pipeline:
         try:
             redactions = redact_batch(batch)
             batch = resolve(canonical(batch), self.identities)
+            stamp_trust(batch, event, self.checks(event))
             if self.keep_raw:
                 add_source_event(batch, event)
         except Exception as exc:  # noqa: BLE001 - one odd event must never stop a driver
@@ -75,6 +83,15 @@ class Pipeline:
         if problem := storable_problem(batch):
             raise Rejected(f"cannot be stored in Neo4j: {problem}")
         return Prepared(event, batch, redactions)
+
+    def checks(self, event: Event) -> dict[str, Check]:
+        """What the trust file says about each signed part of the event, by the evidence key it backs."""
+        claims = self.sources[event.source].claims
+        found: dict[str, Check] = {}
+        for claim in claims(event) if claims else []:
+            result = check(claim, self.trust)
+            found.update(dict.fromkeys(claim.keys, result))
+        return found
 
 
 def source_of(event: Event, sources: Mapping[str, Source] = SOURCES) -> Source:

@@ -4,7 +4,9 @@ Every attestation becomes Evidence keyed by the digest of its statement (`attest
 plus `:<i>` per subject when a statement names several artifacts), of type provenance, sbom,
 test-result, vsa or attestation. When the statement pins a git commit (a SLSA build's source,
 a `gitCommit` subject) the evidence VERIFIES that commit; otherwise it is kept with the
-artifact digest it names. Signatures are carried through but not verified here.
+artifact digest it names. Signatures are not verified here: `claims` describes each signed part (the DSSE
+envelope or Sigstore bundle, its statement, the evidence it backs, what the delivery attaches it to) and the
+pipeline checks them against the trust file (trust.check), which decides the evidence's trust.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from ingest.sources.attestation_parse import (
     subjects,
 )
 from ingest.sources.base import Event, Rejected, Source, get, iso
+from trust.check import Claim
 
 SIGSTORE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle"
 MAX_ATTESTATIONS = 1000
@@ -48,6 +51,12 @@ def evidence_id(document: Any) -> str:
     return "attestation:" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
+def evidence_keys(document: Any, count: int) -> list[str]:
+    """The Evidence keys of a document about `count` subjects: one, or one per subject (`:<i>`)."""
+    base = evidence_id(document)
+    return [base] if count <= 1 else [f"{base}:{i}" for i in range(count)]
+
+
 def _add(
     batch: Batch,
     event: Event,
@@ -57,13 +66,13 @@ def _add(
     commit: tuple[str, str | None] | None,
     **props: Any,
 ) -> None:
-    base = evidence_id(document)
     sha, repo = commit if commit else (None, None)
     # A statement about a commit itself (a gitCommit subject) verifies that commit.
     sha = sha or next((s.git_commit for s in found if s.git_commit), None)
     at = event.version(props.get("completedAt") or props.get("startedAt"))
-    for i, subject in enumerate(found or [Subject(None, None, None)]):
-        node = (Label.EVIDENCE, base if len(found) <= 1 else f"{base}:{i}")
+    keys = evidence_keys(document, len(found))
+    for key, subject in zip(keys, found or [Subject(None, None, None)], strict=True):
+        node = (Label.EVIDENCE, key)
         batch.node(
             *node,
             version=at,
@@ -215,8 +224,8 @@ def _parse_text(text: str) -> list[Any]:
     return documents
 
 
-def add_bundle(batch: Batch, event: Event, bundle: Any) -> None:
-    """Every attestation in a bundle (JSON Lines text, npm attestations, Cloud Build provenance)."""
+def bundle_members(bundle: Any) -> list[tuple[str, Any]]:
+    """(type, document) of every attestation in a bundle (JSON Lines text, npm attestations, Cloud Build)."""
     members = _members(bundle) if isinstance(bundle, dict) else _parse_text(bundle)
     # Text may hold one container document; containers inside containers are not a format anyone writes.
     if (
@@ -230,14 +239,44 @@ def add_bundle(batch: Batch, event: Event, bundle: Any) -> None:
         raise Rejected("attestation bundle is empty")
     if len(members) > MAX_ATTESTATIONS:
         raise Rejected(f"attestation bundle holds {len(members)} attestations (at most {MAX_ATTESTATIONS})")
+    found = []
     for i, member in enumerate(members):
         kind = infer_type(member) if isinstance(member, dict) else None
         if kind is None or kind == "bundle":
             raise Rejected(f"attestation {i + 1} of the bundle is not a statement, envelope, Sigstore bundle or BOM")
+        found.append((kind, member))
+    return found
+
+
+def add_bundle(batch: Batch, event: Event, bundle: Any) -> None:
+    """Every attestation in a bundle (JSON Lines text, npm attestations, Cloud Build provenance)."""
+    for i, (kind, member) in enumerate(bundle_members(bundle)):
         try:
             ADDERS[kind](batch, event, member)
         except Rejected as exc:
             raise Rejected(f"attestation {i + 1} of the bundle: {exc}") from None
+
+
+def _claim(kind: str, document: Any, attached: Any) -> Claim | None:
+    """What one attestation claims: its statement, the evidence it backs, and its envelope or bundle."""
+    envelope = document.get("dsseEnvelope") if kind == "sigstore-bundle" else document if kind == "dsse" else None
+    statement = _decode_payload(envelope) if isinstance(envelope, dict) else document
+    if kind not in ("statement", "dsse", "sigstore-bundle") or not isinstance(statement, dict):
+        return None  # BOMs carry no signature or in-toto subjects to check
+    return Claim(
+        keys=tuple(evidence_keys(statement, len(subjects(statement)))),
+        statement=statement,
+        envelope=envelope if kind == "dsse" else None,
+        bundle=document if kind == "sigstore-bundle" else None,
+        attached=attached if isinstance(attached, dict) else None,
+    )
+
+
+def claims(event: Event) -> list[Claim]:
+    """Every signed (or subject-pinned) part of an attestation event, for the pipeline to verify."""
+    kind = event.type or infer_type(event.payload)
+    members = bundle_members(event.payload) if kind == "bundle" else [(kind or "", event.payload)]
+    return [found for kind, member in members if (found := _claim(kind, member, event.subject))]
 
 
 ADDERS: dict[str, Callable[[Batch, Event, Any], None]] = {
@@ -288,4 +327,5 @@ SOURCE = Source(
     infer_type=infer_type,
     # Sigstore bundles are saved as `.sigstore`; they are JSON, read here from text.
     text_suffixes=frozenset({".sigstore"}),
+    claims=claims,
 )

@@ -18,6 +18,7 @@ from typing import Any
 from graph.batch import Batch
 from ingest.pipeline.events import Event, Rejected
 from ingest.timestamps import iso
+from trust.check import Claim
 
 __all__ = ["Event", "Rejected", "Source", "Webhook", "iso"]
 
@@ -60,6 +61,9 @@ class Source:
     # when ingested with --source NAME; folders are searched for them too.
     text_suffixes: frozenset[str] = frozenset()
     webhook: Webhook | None = None
+    # What the event's documents claim about their own authenticity (signed envelopes, the subjects they
+    # are about), for the pipeline to verify against the trust file; sources without signatures have none.
+    claims: Callable[[Event], list[Claim]] | None = None
 
     def canonical_type(self, kind: str | None) -> str | None:
         """The handler name for a type as the sender spelled it (unchanged when none fits)."""
