@@ -25,6 +25,7 @@ from graph.policy import PolicyError
 from graph.settings import Settings
 from ingest.git_repo import GitError
 from ingest.identity import IdentityError
+from ingest.inbox import InboxUnavailable
 from ingest.pipeline.events import Rejection
 
 T = TypeVar("T")
@@ -42,6 +43,7 @@ EXIT_CODES: dict[type[Exception], int] = {
     GitError: 2,
     MetricsError: 2,
     Unreadable: 2,
+    InboxUnavailable: 2,
 }
 USER_ERRORS = tuple(EXIT_CODES)
 

@@ -150,8 +150,16 @@ def ask_change(ref: str, as_json: bool) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--worker", "with_worker", is_flag=True, help="Also drain the inbox in this process (a background task).")
+@click.option(
+    "--workers",
+    "processes",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="API processes sharing the port; token revocation, the audit log and the limits hold across them.",
+)
 @user_errors
-def serve(host: str, port: int, with_worker: bool) -> None:
+def serve(host: str, port: int, with_worker: bool, processes: int) -> None:
     """Run the API: GraphQL at /graphql (GraphiQL in a browser), webhooks, health at /healthz."""
     import uvicorn
 
@@ -159,15 +167,22 @@ def serve(host: str, port: int, with_worker: bool) -> None:
 
     settings = get_settings()
     run_with_graph(settings, lambda g: asyncio.sleep(0), ensure=True)  # fail fast, with a clear message
-    click.echo(f"tracegraph API listening on http://{host}:{port} (GraphQL at http://{host}:{port}/graphql)")
-    uvicorn.run(create_app(settings, worker=with_worker), host=host, port=port, log_level="info")
+    where = f"http://{host}:{port}"
+    click.echo(f"tracegraph API listening on {where} (GraphQL at {where}/graphql), {processes} process(es)")
+    if processes == 1:
+        uvicorn.run(create_app(settings, worker=with_worker), host=host, port=port, log_level="info")
+        return
+    # Each process builds its own app (settings from the same environment) and shares the listening socket.
+    factory = "api.app:create_app_draining" if with_worker else "api.app:create_app"
+    uvicorn.run(factory, factory=True, workers=processes, host=host, port=port, log_level="info")
 
 
 @main.command()
 @click.option(
     "--inbox",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Inbox folder [TRACEGRAPH_INBOX or TRACEGRAPH_HOME/inbox].",
+    help="A spool inbox folder [NATS JetStream when TRACEGRAPH_NATS_URL is set, else TRACEGRAPH_INBOX or "
+    "TRACEGRAPH_HOME/inbox].",
 )
 @click.option("--interval", default=1.0, show_default=True, help="Seconds between scans of an empty inbox.")
 @click.option("--batch-size", default=100, show_default=True, help="Deliveries written per transaction.")
@@ -176,22 +191,23 @@ def serve(host: str, port: int, with_worker: bool) -> None:
 def worker(inbox: Path | None, interval: float, batch_size: int, once: bool) -> None:
     """Drain the durable inbox into Neo4j: webhook deliveries, and envelope files dropped into INBOX/incoming."""
     from ingest import worker as inbox_worker
+    from ingest.inboxes import opened
 
     settings = get_settings()
-    folder = inbox or settings.inbox_dir
-    click.echo(f"tracegraph worker draining {folder.resolve()} (`tracegraph inbox` shows what waits)", err=True)
-    run_with_graph(
-        settings,
-        lambda g: inbox_worker.run(
-            g,
-            folder,
-            interval=interval,
-            batch_size=batch_size,
-            once=once,
-            log=lambda line: click.echo(line, err=True),
-        ),
-        ensure=True,
-    )
+
+    async def work(graph: Graph) -> None:
+        async with opened(settings, folder=inbox, name="tracegraph-worker") as box:
+            click.echo(f"tracegraph worker draining {box.where} (`tracegraph inbox` shows what waits)", err=True)
+            await inbox_worker.run(
+                graph,
+                box,
+                interval=interval,
+                batch_size=batch_size,
+                once=once,
+                log=lambda line: click.echo(line, err=True),
+            )
+
+    run_with_graph(settings, work, ensure=True)
 
 
 @main.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -19,7 +20,7 @@ def test_healthz_names_the_neo4j_it_uses(settings: Settings) -> None:
     with api(settings) as client:
         response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "neo4j": settings.neo4j_uri}
+    assert response.json() == {"status": "ok", "neo4j": settings.neo4j_uri, "process": os.getpid()}
 
 
 def test_graphiql_is_served_to_browsers_without_a_token(settings: Settings) -> None:
