@@ -124,12 +124,14 @@ class JetStreamConsumer:
         self._open: dict[int, NatsTaken] = {}  # taken, not yet acknowledged: kept alive
         self._keepalive: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
+    async def start(self, *, keepalive: bool = True) -> None:
+        """Bind to the durable consumer; keepalive extends the ack wait of what this worker holds."""
         try:
             self._sub = await self.inbox.nc.jetstream().pull_subscribe_bind(CONSUMER, stream=STREAM)
         except NATS_ERRORS as exc:
             raise self.inbox.unavailable("cannot bind to the workers' consumer", exc) from exc
-        self._keepalive = asyncio.create_task(self._touch(), name="nats-keepalive")
+        if keepalive:
+            self._keepalive = asyncio.create_task(self._touch(), name="nats-keepalive")
 
     async def _touch(self) -> None:
         """Tell JetStream every third of the ack wait that the messages held here are being worked on."""
@@ -261,8 +263,19 @@ class JetStreamInbox:
         assert settings.nats_url is not None
         url = display(settings.nats_url)
 
+        said = ""
+
         async def on_error(exc: Exception) -> None:
-            log.warning("NATS at %s: %s: %s", url, exc.__class__.__name__, exc)
+            nonlocal said
+            line = f"{exc.__class__.__name__}: {exc}"
+            if line != said:  # while reconnecting, every attempt fails the same way: say it once
+                log.warning("NATS at %s: %s (reconnecting)", url, line)
+                said = line
+
+        async def on_reconnect() -> None:
+            nonlocal said
+            log.warning("NATS at %s: reconnected", url)
+            said = ""
 
         try:
             nc = await nats.connect(
@@ -273,6 +286,7 @@ class JetStreamInbox:
                 max_reconnect_attempts=-1,
                 reconnect_time_wait=0.5,
                 error_cb=on_error,
+                reconnected_cb=on_reconnect,
             )
         except NATS_ERRORS as exc:
             raise InboxUnavailable(
@@ -302,7 +316,11 @@ class JetStreamInbox:
             duplicate_window=self.retention,
         )
         dead = api.StreamConfig(
-            name=DEAD, subjects=[f"{DEAD_SUBJECT}.>"], storage=api.StorageType.FILE, duplicate_window=120
+            name=DEAD,
+            subjects=[f"{DEAD_SUBJECT}.>"],
+            storage=api.StorageType.FILE,
+            retention=api.RetentionPolicy.LIMITS,  # kept until retried
+            duplicate_window=120,
         )
         try:
             await self._stream(inbox)

@@ -218,8 +218,10 @@ async def drain_once(
     batch_size: int = BATCH_SIZE,
     strikes: Counter[str] | None = None,
     pipeline: Pipeline | None = None,
+    log: Log | None = None,
 ) -> list[Round]:
-    """Process waiting deliveries in batches until none is left; the driver's error propagates."""
+    """Process waiting deliveries in batches until none is left (each batch's line logged as it ends);
+    the driver's error propagates."""
     rounds = []
     pipeline = pipeline or Pipeline()
     while taken := await consumer.take(batch_size):
@@ -228,6 +230,9 @@ async def drain_once(
         except BaseException:
             await consumer.release(taken)  # the ones done or parked are no longer held, whatever this says
             raise
+        if log is not None:
+            # A broker's backlog may never run dry while deliveries keep coming: say what each batch did now.
+            log(rounds[-1].line())
     return rounds
 
 
@@ -261,9 +266,7 @@ async def run(
         while not stop.is_set():
             try:
                 await consumer.housekeeping(log)
-                rounds = await drain_once(graph, consumer, batch_size=batch_size, strikes=strikes, pipeline=pipeline)
-                for result in rounds:
-                    log(result.line())
+                await drain_once(graph, consumer, batch_size=batch_size, strikes=strikes, pipeline=pipeline, log=log)
                 backoff = interval
                 if once:
                     return
