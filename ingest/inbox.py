@@ -6,8 +6,9 @@ key is a digest of (source, delivery id), so names sort by arrival and identify 
     tmp/                      partial writes, never read
     pending/                  durable, waiting for a worker
     claimed/<worker-id>/      taken by one worker (atomic rename), held with a flock on `.lock`
-    done/                     written to the graph (the transaction committed); emptied at once (the
-                              graph keeps the redacted document), removed after the retention
+    done/                     written to the graph (the transaction committed); emptied soon after by
+                              the worker (the graph keeps the redacted document), removed after the
+                              retention
     quarantine/               cannot be normalised; `<stem>.reason.json` next to each
     failed/                   Neo4j refused the write; `<stem>.reason.json` next to each
     seen/<kk>/<key>           dedup markers: this delivery was stored once already (removed after the
@@ -376,6 +377,19 @@ class Inbox:
             _fsync_dir(pending)
         return moved
 
+    def empty(self, names: Iterable[str]) -> int:
+        """Drop the documents of done/ entries (the graph holds them, redacted); the empty entries stay until pruned.
+
+        Freeing a file's blocks is the slow part of a done delivery (milliseconds on a disk mounted with
+        `discard`), so workers do it beside their next batch rather than before it.
+        """
+        folder, emptied = self.dir(DONE), 0
+        for name in names:
+            with contextlib.suppress(FileNotFoundError):
+                os.truncate(folder / name, 0)
+                emptied += 1
+        return emptied
+
     def prune(self, retention_seconds: float, *, now: float | None = None) -> Pruned:
         """Empty every done/ entry still holding its document; remove done/ entries and seen/ markers older
         than the retention. A replay after that is stored again, and rewrites nothing (idempotent MERGE)."""
@@ -388,7 +402,7 @@ class Inbox:
                     path.unlink()
                     pruned.done += 1
                 elif stat.st_size:
-                    # A worker killed between the rename and its truncate left the raw delivery here.
+                    # A worker stopped before it emptied this one, or a file spooled into incoming/.
                     os.truncate(path, 0)
                     pruned.emptied += 1
             except FileNotFoundError:
@@ -433,7 +447,6 @@ class Inbox:
             done = self.dir(DONE)
             done.mkdir(parents=True, exist_ok=True, mode=0o700)
             os.replace(path, done / path.name)
-            os.truncate(done / path.name, 0)  # its envelopes are in pending/ now; the raw file need not stay
             yield path.name, accepted, rejected
 
     def quarantine_document(self, raw: str, *, reason: str, location: str) -> Path:
@@ -537,8 +550,8 @@ class Claim:
         listed = False
         while len(taken) < limit:
             if not self._queue:
-                if listed:
-                    break
+                if listed or taken:
+                    break  # list again only when nothing is in hand
                 self._queue.extend(self.inbox.names(PENDING))
                 listed = True
                 continue
@@ -551,14 +564,8 @@ class Claim:
         return taken
 
     def done(self, paths: Iterable[Path]) -> None:
-        """The graph holds these deliveries' effects: move them to done/ and drop their documents there."""
-        folder = self.inbox.dir(DONE)
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        for path in paths:
-            with contextlib.suppress(FileNotFoundError):
-                os.rename(path, folder / path.name)
-                # The graph holds the redacted document; the raw delivery (secrets and all) need not stay.
-                os.truncate(folder / path.name, 0)
+        """The graph holds these deliveries' effects: move them to done/ (Inbox.empty drops their documents)."""
+        self._move(paths, self.inbox.dir(DONE))
 
     def release(self, paths: Iterable[Path]) -> None:
         """Give deliveries back to pending (the write failed; another attempt will follow), first in line."""

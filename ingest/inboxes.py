@@ -136,12 +136,23 @@ class SpoolConsumer:
         self.worker_id = claim.worker_id
         self._recovered_at = -RECOVER_EVERY
         self._pruned_at = -PRUNE_EVERY
+        self._emptying: set[asyncio.Task[int]] = set()
 
     async def take(self, limit: int) -> list[Taken]:
         return [SpoolTaken(path) for path in self.claim.take(limit)]
 
     async def done(self, taken: Sequence[Taken]) -> None:
-        self.claim.done(_paths(taken))
+        paths = _paths(taken)
+        self.claim.done(paths)
+        # The raw deliveries (secrets and all) go beside the next batch; a stopped worker's rest go at the next prune.
+        task = asyncio.create_task(asyncio.to_thread(self.inbox.empty, [p.name for p in paths]))
+        self._emptying.add(task)
+        task.add_done_callback(self._emptying.discard)
+
+    async def close(self) -> None:
+        """Let the documents of done deliveries be dropped before the worker goes."""
+        if self._emptying:
+            await asyncio.wait(set(self._emptying), timeout=30)
 
     async def release(self, taken: Sequence[Taken]) -> None:
         self.claim.release(p for p in _paths(taken) if p.exists())
@@ -199,7 +210,11 @@ class SpoolInbox:
     @asynccontextmanager
     async def consumer(self, worker_id: str | None = None) -> AsyncIterator[Consumer]:
         with self.inbox.claim(worker_id) as claim:
-            yield SpoolConsumer(self.inbox, claim, self.retention)
+            consumer = SpoolConsumer(self.inbox, claim, self.retention)
+            try:
+                yield consumer
+            finally:
+                await consumer.close()
 
     async def close(self) -> None:
         return None
