@@ -146,6 +146,9 @@ def ask_change(ref: str, as_json: bool) -> None:
     click.echo(answer.model_dump_json(by_alias=True, indent=2) if as_json else change_text(answer))
 
 
+STARTUP_SECONDS = 120
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
@@ -174,7 +177,17 @@ def serve(host: str, port: int, with_worker: bool, processes: int) -> None:
         return
     # Each process builds its own app (settings from the same environment) and shares the listening socket.
     factory = "api.app:create_app_draining" if with_worker else "api.app:create_app"
-    uvicorn.run(factory, factory=True, workers=processes, host=host, port=port, log_level="info")
+    uvicorn.run(
+        factory,
+        factory=True,
+        workers=processes,
+        host=host,
+        port=port,
+        log_level="info",
+        # uvicorn restarts a process that has not finished starting (Neo4j, schema, inbox) within this;
+        # its default of 5 s made a busy machine restart them for ever.
+        timeout_worker_healthcheck=STARTUP_SECONDS,
+    )
 
 
 @main.command()
