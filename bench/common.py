@@ -12,9 +12,15 @@ import math
 import os
 import platform
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import httpx
 
 from graph import local_neo4j
 from graph.driver import Graph, run_with_graph
@@ -144,3 +150,24 @@ def summary_ms(samples: list[float]) -> dict[str, float]:
         "mean": round(sum(samples) / len(samples) * 1000, 2),
         "n": len(samples),
     }
+
+
+def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Poll url until it answers 200 (True) or the process exits first (False); TimeoutError after timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
+
+
+def stop_cleanly_on_sigterm() -> None:
+    """SIGTERM exits through the `finally` blocks (Python's default ends at once), so a bench stopped
+    that way still stops the servers and processes it started."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))

@@ -35,6 +35,7 @@ from typing import Any
 
 import httpx
 
+from bench import common
 from bench.local_nats import LocalNats
 from graph import local_neo4j, repository
 from graph.driver import GraphUnavailable, connected, run_with_graph
@@ -499,6 +500,7 @@ def main() -> int:
     parser.add_argument("--interval", type=float, default=0.2)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # internal: run one worker
     args = parser.parse_args()
+    common.stop_cleanly_on_sigterm()
     if args.worker:
         asyncio.run(_worker_main(args.batch_size, args.interval))
         return 0

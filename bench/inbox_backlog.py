@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=100, help="deliveries per claim (the worker's batch size)")
     parser.add_argument("--dir", type=Path, default=Path("/tmp/tracegraph-backlog"))
     args = parser.parse_args(argv)
+    common.stop_cleanly_on_sigterm()
     shutil.rmtree(args.dir, ignore_errors=True)
     args.dir.mkdir(parents=True)
     try:

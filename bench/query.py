@@ -93,18 +93,13 @@ def running_api(env: dict[str, str], port: int) -> Iterator[subprocess.Popen[byt
 
 
 def _wait_healthy(process: subprocess.Popen[bytes], port: int, errors: IO[bytes]) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            errors.seek(0)
-            raise SystemExit(f"the API did not start: {errors.read().decode(errors='replace')[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("the API did not answer /healthz within 120 s")
+    try:
+        started = common.wait_healthy(f"http://127.0.0.1:{port}/healthz", process, 120)
+    except TimeoutError as exc:
+        raise SystemExit(f"the API did not answer: {exc}") from exc
+    if not started:
+        errors.seek(0)
+        raise SystemExit(f"the API did not start: {errors.read().decode(errors='replace')[-2000:]}")
 
 
 async def timed(samples: list[float], work: Callable[[], Awaitable[Any]]) -> Any:
@@ -263,6 +258,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=20)
     args = parser.parse_args(argv)
+    common.stop_cleanly_on_sigterm()
     manifest = json.loads((args.folder / "manifest.json").read_text())
     print(f"machine: {common.machine()}")
     print(f"neo4j:   {common.neo4j_memory()}")

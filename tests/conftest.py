@@ -73,7 +73,7 @@ def neo4j_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setting
         TRACEGRAPH_NEO4J_HEAP="768m",
         TRACEGRAPH_NEO4J_PAGECACHE_MB=128,
     )
-    server = local_neo4j.start(local)
+    server = local_neo4j.start(local, timeout=600)  # a shared, loaded machine boots it slowly
     try:
         yield Settings(  # type: ignore[call-arg]
             NEO4J_URI=server.uri, NEO4J_PASSWORD=server.password, TRACEGRAPH_HOME=home

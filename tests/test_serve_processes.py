@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.common import wait_healthy
 from graph import access
 from graph.settings import Settings
 from tests.conftest import _free_port, run_graph
@@ -46,15 +47,7 @@ def served(settings: Settings, tmp_path: Path) -> Iterator[tuple[subprocess.Pope
         proc = subprocess.Popen(command, cwd=ROOT, env=_environment(settings), stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, log.read_text()[-3000:]
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+        assert wait_healthy(f"{base}/healthz", proc, 180), log.read_text()[-3000:]
         yield proc, base, log
     finally:
         if proc.poll() is None:
