@@ -185,7 +185,7 @@ class Neo4jControl:
 
     def start(self) -> None:
         assert self.local is not None
-        local_neo4j.start(self.local, log=lambda _: None)
+        local_neo4j.start(self.local, log=lambda _: None, timeout=600)
 
 
 # --- the inbox, seen from the bench ---------------------------------------------------------------
@@ -511,7 +511,7 @@ def main() -> int:
         )
         nats = LocalNats(work / "nats") if args.backend == "nats" else None
         print(f"booting Neo4j {local_neo4j.NEO4J_VERSION} on 127.0.0.1:{local.bolt_port} ...", flush=True)
-        server = local_neo4j.start(local, log=lambda _: None)
+        server = local_neo4j.start(local, log=lambda _: None, timeout=600)
         try:
             if nats is not None:
                 print(f"booting nats-server with JetStream on {nats.url} ...", flush=True)
