@@ -143,35 +143,42 @@ class JetStreamConsumer:
                     await item.msg.in_progress()
 
     async def take(self, limit: int) -> list[Taken]:
-        taken: list[Taken] = list(self._held[:limit])
+        candidates = list(self._held[:limit])
         del self._held[:limit]
-        if len(taken) >= limit:
-            return taken
+        if len(candidates) < limit:
+            candidates += await self._fetch(limit - len(candidates), holding=bool(candidates))
+        taken: list[Taken] = []
+        for item in candidates:
+            if item.deliveries <= self.inbox.max_deliveries:
+                taken.append(item)
+                continue
+            reason = (
+                f"delivered {item.deliveries} times and never acknowledged: the workers that took it died "
+                f"or ran past the ack wait ({self.inbox.ack_wait:g} s)"
+            )
+            try:
+                await self.park(item, FAILED, reason)
+            except InboxUnavailable:
+                self._held.append(item)  # still ours: dead-lettered on a later take
+        return taken
+
+    async def _fetch(self, count: int, *, holding: bool) -> list[NatsTaken]:
+        """Up to count new messages (none when NATS is away and this worker already holds some)."""
         if not self.inbox.nc.is_connected:
-            if taken:
-                return taken
+            if holding:
+                return []
             raise InboxUnavailable(f"NATS at {self.inbox.url} is not connected (reconnecting)")
         try:
-            fetched = await self._sub.fetch(limit - len(taken), timeout=FETCH_WAIT)
+            fetched = await self._sub.fetch(count, timeout=FETCH_WAIT)
         except (TimeoutError, nats.errors.TimeoutError):
-            fetched = []
+            return []
         except NATS_ERRORS as exc:
-            if taken:
-                return taken
+            if holding:
+                return []
             raise self.inbox.unavailable("cannot fetch deliveries", exc) from exc
-        for msg in fetched:
-            meta = msg.metadata
-            item = NatsTaken(msg, meta.sequence.stream, meta.num_delivered)
-            self._open[item.seq] = item
-            if item.deliveries > self.inbox.max_deliveries:
-                reason = (
-                    f"delivered {item.deliveries} times and never acknowledged: the workers that took it died "
-                    f"or ran past the ack wait ({self.inbox.ack_wait:g} s)"
-                )
-                await self.park(item, FAILED, reason)
-                continue
-            taken.append(item)
-        return taken
+        items = [NatsTaken(msg, msg.metadata.sequence.stream, msg.metadata.num_delivered) for msg in fetched]
+        self._open.update((item.seq, item) for item in items)
+        return items
 
     async def done(self, taken: Sequence[Taken]) -> None:
         for item in taken:
@@ -180,7 +187,8 @@ class JetStreamConsumer:
             self._open.pop(item.seq, None)
 
     async def release(self, taken: Sequence[Taken]) -> None:
-        self._held.extend(t for t in taken if isinstance(t, NatsTaken))
+        # Only what is still held: one acked (written, or dead-lettered) in the meantime is settled.
+        self._held.extend(t for t in taken if isinstance(t, NatsTaken) and t.seq in self._open)
 
     async def park(self, taken: Taken, state: str, reason: str, **details: Any) -> None:
         """Publish the message to the dead-letter stream with its reason, then ack it in the inbox."""
