@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -25,7 +26,7 @@ from graph.driver import Graph, connected
 from graph.policy import Policy, load_policy
 from graph.schema import ensure_schema
 from graph.settings import Settings, get_settings
-from ingest.inbox import Inbox
+from ingest.inboxes import open_inbox
 from ingest.worker import run_worker
 from web.app import mount as mount_web
 
@@ -47,34 +48,34 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         config = settings or get_settings()
         # A graph handed in stays open for its owner; one opened here closes with the app, last.
-        owned = contextlib.AsyncExitStack()
-        app.state.graph = graph or await owned.enter_async_context(connected(config))
-        app.state.policy = policy or load_policy(config.policy_file)
-        # Read once: a broken export key stops the API at start rather than at its first export.
-        app.state.export_signer = export_signer(config)
-        await ensure_schema(app.state.graph)
-        app.state.inbox = Inbox(config.inbox_dir)
-        app.state.settings = config
-        app.state.principals = Principals(app.state.graph)
-        app.state.audit = AuditQueue(app.state.graph)
-        app.state.audit.start()
-        stop = asyncio.Event()
-        drain = None
-        if worker:
-            drain = asyncio.create_task(run_worker(app.state.graph, app.state.inbox, stop, log=log.info))
-        # What exists now (modules, the schema, the driver) lives as long as the app: kept out of the
-        # collector's full passes, which otherwise walk it all and stall one request for tens of ms.
-        gc.freeze()
-        try:
-            yield
-        finally:
-            gc.unfreeze()  # an app closed inside a longer-lived process (tests) leaves nothing pinned
-            if drain is not None:
-                stop.set()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(drain, timeout=30)  # a batch in flight finishes; cancelled after that
-            await app.state.audit.close()  # every accepted audit entry is written before the driver closes
-            await owned.aclose()
+        async with contextlib.AsyncExitStack() as owned:
+            app.state.graph = graph or await owned.enter_async_context(connected(config))
+            app.state.policy = policy or load_policy(config.policy_file)
+            # Read once: a broken export key stops the API at start rather than at its first export.
+            app.state.export_signer = export_signer(config)
+            await ensure_schema(app.state.graph)
+            app.state.inbox = await open_inbox(config, name="tracegraph-api")
+            owned.push_async_callback(app.state.inbox.close)
+            app.state.settings = config
+            app.state.principals = Principals(app.state.graph, ttl=config.token_cache_seconds)
+            app.state.audit = AuditQueue(app.state.graph)
+            app.state.audit.start()
+            stop = asyncio.Event()
+            drain = None
+            if worker:
+                drain = asyncio.create_task(run_worker(app.state.graph, app.state.inbox, stop, log=log.info))
+            # What exists now (modules, the schema, the driver) lives as long as the app: kept out of the
+            # collector's full passes, which otherwise walk it all and stall one request for tens of ms.
+            gc.freeze()
+            try:
+                yield
+            finally:
+                gc.unfreeze()  # an app closed inside a longer-lived process (tests) leaves nothing pinned
+                if drain is not None:
+                    stop.set()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(drain, timeout=30)  # a batch in flight finishes; cancelled after
+                await app.state.audit.close()  # every accepted audit entry is written before the driver closes
 
     async def context(
         request: Request, principal: Annotated[Principal | None, Depends(graphql_caller)]
@@ -111,7 +112,8 @@ def create_app(
         except (Neo4jError, DriverError, OSError) as exc:
             log.warning("healthz: Neo4j at %s does not answer: %r", request.app.state.graph.uri, exc)
             return JSONResponse({"status": "unavailable", "neo4j": "unavailable"}, status_code=503)
-        return JSONResponse({"status": "ok", "neo4j": "ok"})
+        # Which process answered: behind one port `tracegraph serve --workers N` runs N of them.
+        return JSONResponse({"status": "ok", "neo4j": "ok", "process": os.getpid()})
 
     return app
 
@@ -124,8 +126,21 @@ def create_receiver(settings: Settings | None = None) -> FastAPI:
     TRACEGRAPH_INGEST_TOKEN is set.
     """
     config = settings or get_settings()
-    app = FastAPI(title="tracegraph webhook receiver")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.inbox = await open_inbox(config, name="tracegraph-receiver")
+        try:
+            yield
+        finally:
+            await app.state.inbox.close()
+
+    app = FastAPI(title="tracegraph webhook receiver", lifespan=lifespan)
     app.include_router(webhooks.router)
     app.state.settings = config
-    app.state.inbox = Inbox(config.inbox_dir)
     return app
+
+
+def create_app_draining() -> FastAPI:
+    """create_app with the inbox worker in each process: `tracegraph serve --worker --workers N` imports this."""
+    return create_app(worker=True)

@@ -13,9 +13,10 @@ from graph import access
 from graph.access import Principal, Role
 from graph.driver import Graph
 
-# Seconds an authenticated token is trusted without asking Neo4j again. Revoking through this app's
-# /admin/tokens takes effect at once; a token revoked elsewhere (`tracegraph token revoke`, another API
-# process) keeps working here for at most this long.
+# Seconds an authenticated token is trusted without asking Neo4j again (the app takes
+# TRACEGRAPH_TOKEN_CACHE_SECONDS). Revoking through this process's /admin/tokens takes effect at once; a
+# token revoked elsewhere (`tracegraph token revoke`, another API process) keeps working here for at most
+# this long.
 PRINCIPAL_TTL = 5.0
 PRINCIPAL_CACHE_SIZE = 1024
 

@@ -2,10 +2,11 @@
 
 One route, `POST /webhooks/{source}`, serves every source whose plugin declares a `Webhook` (how a
 delivery is verified, where its event type and delivery id are). It answers 202 only once the
-delivery is on disk (ingest.inbox), 200 "duplicate" for a delivery stored before, 200 "ignored" for
-an event type the source does not read (nothing stored), 401 for a bad or missing signature
-(nothing stored), 404 for a source without webhooks, 503 when its secret is not configured or the
-inbox cannot be written, 413 above the body size limit.
+delivery is durable in the inbox (on disk in the spool folder, or acknowledged by JetStream: see
+ingest.inboxes), 200 "duplicate" for a delivery stored before, 200 "ignored" for an event type the
+source does not read (nothing stored), 401 for a bad or missing signature (nothing stored), 404 for a
+source without webhooks, 503 when its secret is not configured or the inbox cannot store it, 413
+above the body size limit (or the broker's message size).
 
 A delivery can also ask for an answer besides being stored: a GitHub `deployment_protection_rule`
 waits for tracegraph's gate. The app registers such *reactions* by (source, event type) in
@@ -22,13 +23,13 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from api.auth import principal
 from graph.access import Role
 from graph.settings import Settings, get_settings
 from ingest import signatures
-from ingest.inbox import Delivery, Inbox, InboxUnavailable, Stored
+from ingest.inbox import Delivery, InboxUnavailable, Stored
+from ingest.inboxes import DeliveryTooLarge, InboxBackend, as_backend, spool
 from ingest.pipeline.events import Unreadable, content_id, to_event
 from ingest.sources import SOURCES
 from ingest.sources.base import Source, Webhook
@@ -46,12 +47,12 @@ def get_app_settings(request: Request) -> Settings:
     return found  # type: ignore[no-any-return]
 
 
-def get_inbox(request: Request) -> Inbox:
-    """The app's inbox (app.state.inbox, else TRACEGRAPH_INBOX or TRACEGRAPH_HOME/inbox)."""
+def get_inbox(request: Request) -> InboxBackend:
+    """The app's inbox (app.state.inbox, opened in the lifespan; else the spool folder of the settings)."""
     found = getattr(request.app.state, "inbox", None)
     if found is None:
-        found = request.app.state.inbox = Inbox(get_app_settings(request).inbox_dir)
-    return found  # type: ignore[no-any-return]
+        found = request.app.state.inbox = spool(get_app_settings(request))
+    return as_backend(found)
 
 
 # (app, verified payload) -> None: what a delivery of one (source, type) asks for beyond being stored.
@@ -65,7 +66,7 @@ def reaction(request: Request, source: str, kind: str) -> Reaction | None:
 
 
 ConfigDep = Annotated[Settings, Depends(get_app_settings)]
-InboxDep = Annotated[Inbox, Depends(get_inbox)]
+InboxDep = Annotated[InboxBackend, Depends(get_inbox)]
 
 
 async def require_ingest_token(request: Request, config: ConfigDep) -> str:
@@ -139,13 +140,15 @@ def _checked(value: str, what: str, limit: int) -> str:
     return value
 
 
-async def store(inbox: Inbox, deliveries: list[Delivery]) -> list[Stored]:
-    """Put deliveries in the inbox off the event loop; 503 when the disk refuses (nothing acknowledged)."""
+async def store(inbox: InboxBackend, deliveries: list[Delivery]) -> list[Stored]:
+    """Put deliveries in the inbox; 503 when it cannot store them (nothing acknowledged), 413 when too large."""
     try:
-        return await run_in_threadpool(inbox.put_many, deliveries)
+        return await inbox.put_many(deliveries)
     except InboxUnavailable as exc:
         log.error("%s", exc)
         raise HTTPException(503, "inbox unavailable: the delivery was not stored; send it again later") from exc
+    except DeliveryTooLarge as exc:
+        raise HTTPException(413, f"the inbox cannot store this delivery: {exc}") from exc
 
 
 def _answer(stored: Stored) -> JSONResponse:

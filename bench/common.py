@@ -12,7 +12,15 @@ import math
 import os
 import platform
 import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import httpx
 
 from graph import local_neo4j
 from graph.driver import Graph, run_with_graph
@@ -39,14 +47,33 @@ def external() -> bool:
     return bool(os.environ.get("NEO4J_URI"))
 
 
-def connect_settings() -> Settings:
-    """Settings a client uses to reach the bench's Neo4j (running)."""
+@contextmanager
+def bench_graph() -> Iterator[Settings]:
+    """Settings that reach the graph bench.ingest left, for the block; the bench's own server is stopped after it.
+
+    NEO4J_URI's server is used as it is. Otherwise the bench-local Neo4j is started on the store
+    bench.ingest left (when it is not running) and stopped when the block ends, however it ends, so no
+    bench leaves a server behind.
+    """
     if external():
-        return Settings()
-    server = local_neo4j.status(local_settings())
-    if server is None:
-        raise SystemExit("the bench Neo4j is not running: run `python -m bench.ingest DIR` first")
-    return Settings(NEO4J_URI=server.uri, NEO4J_PASSWORD=server.password, TRACEGRAPH_HOME=BENCH_HOME)  # type: ignore[call-arg]
+        yield Settings()
+        return
+    local = local_settings()
+    try:
+        server = local_neo4j.status(local)
+        if server is None:
+            if not (BENCH_HOME / "neo4j" / "data").is_dir():
+                raise SystemExit(f"no bench graph in {BENCH_HOME}: run `python -m bench.ingest DIR` first")
+            server = local_neo4j.start(local, log=lambda line: None)
+        yield Settings(NEO4J_URI=server.uri, NEO4J_PASSWORD=server.password, TRACEGRAPH_HOME=BENCH_HOME)  # type: ignore[call-arg]
+    finally:
+        local_neo4j.stop(local)
+
+
+def stop_local() -> None:
+    """Stop the bench-local Neo4j (its store stays for the next bench); nothing when NEO4J_URI is set."""
+    if not external():
+        local_neo4j.stop(local_settings())
 
 
 def client_env(settings: Settings) -> dict[str, str]:
@@ -123,3 +150,24 @@ def summary_ms(samples: list[float]) -> dict[str, float]:
         "mean": round(sum(samples) / len(samples) * 1000, 2),
         "n": len(samples),
     }
+
+
+def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Poll url until it answers 200 (True) or the process exits first (False); TimeoutError after timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
+
+
+def stop_cleanly_on_sigterm() -> None:
+    """SIGTERM exits through the `finally` blocks (Python's default ends at once), so a bench stopped
+    that way still stops the servers and processes it started."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))

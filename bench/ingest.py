@@ -8,13 +8,15 @@ ingest.runner (normalise, redact, keep the raw document) → graph.writer (versi
 child process whose peak RSS is read from getrusage. The baseline writes the same nodes and edges
 (rows precomputed from the batches our normalisers produce, with the same flushes and chunk size)
 with the simplest `UNWIND $rows MERGE … SET += row.p` through the driver: no parsing, no
-normalisation, no versions. The graph left in the database afterwards is ours (for bench.query).
+normalisation, no versions. The graph left in the database afterwards is ours (for bench.query, which
+starts the bench's Neo4j on it again: this bench stops the server it started when it ends).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import json
 import pickle
 import resource
@@ -250,6 +252,7 @@ def main(argv: list[str] | None = None) -> None:
         f"normalise-only {events / recorded['seconds']:.0f} events/s"
     )
     modes = ["baseline", "ours"] + (["ours-noraw"] if args.raw_cost else [])
+    atexit.register(common.stop_local)  # however the run ends; the store stays for bench.query
     results: dict[str, dict[str, Any]] = {}
     for mode in modes:
         result = run_mode(mode, args.folder, rows_file, scratch)

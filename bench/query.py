@@ -1,11 +1,12 @@
 """Query latency: GraphQL over HTTP against the raw reads through the driver, on random keys.
 
-    python -m bench.query DIR [--runs 200] [--client plain|httpx]
+    python -m bench.query DIR [--runs 200]
 
-Runs against the graph bench.ingest left in the bench's Neo4j. The API runs as `uvicorn` in a
-child process on 127.0.0.1 (the real app: bearer token, limits, audit log); requests go over one
-keep-alive HTTP/1.1 connection with a minimal client, so the figures are the API's time and not a
-client library's (`--client httpx` measures through httpx instead). For each question,
+Runs against the graph bench.ingest left in the bench's Neo4j (started on its store when it is not
+running, and stopped at the end, whatever happens; with NEO4J_URI that server is used as it is). The
+API runs as `uvicorn` in a child process on 127.0.0.1 (the real app: bearer token, limits, audit
+log), stopped at the end too; requests go through httpx over keep-alive connections (a connection
+the server closed is reopened, which a hand-written client once failed to do). For each question,
 p50/p95/p99 over --runs requests on keys drawn from DIR/keys.json:
 
 - five-minute answer: GraphQL `change(repo, number)` (the README's query) vs graph.queries.CHANGE_ANSWER
@@ -27,11 +28,13 @@ import random
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 from neo4j import RoutingControl
@@ -67,25 +70,36 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_api(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    """The real app under uvicorn, in its own process (one worker, like `tracegraph serve`)."""
+@contextmanager
+def running_api(env: dict[str, str], port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """The real app under uvicorn, in its own process (one worker, like `tracegraph serve`), for the block.
+
+    Stopped when the block ends, however it ends (killed when it does not stop within 30 s).
+    """
     command = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(
-                f"the API did not start: {process.stderr.read().decode()[-2000:] if process.stderr else ''}"
-            )
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=errors)
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    process.terminate()
-    raise SystemExit("the API did not answer /healthz within 60 s")
+            _wait_healthy(process, port, errors)
+            yield process
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _wait_healthy(process: subprocess.Popen[bytes], port: int, errors: IO[bytes]) -> None:
+    try:
+        started = common.wait_healthy(f"http://127.0.0.1:{port}/healthz", process, 120)
+    except TimeoutError as exc:
+        raise SystemExit(f"the API did not answer: {exc}") from exc
+    if not started:
+        errors.seek(0)
+        raise SystemExit(f"the API did not start: {errors.read().decode(errors='replace')[-2000:]}")
 
 
 async def timed(samples: list[float], work: Callable[[], Awaitable[Any]]) -> Any:
@@ -95,45 +109,8 @@ async def timed(samples: list[float], work: Callable[[], Awaitable[Any]]) -> Any
     return result
 
 
-class PlainClient:
-    """POST JSON over one keep-alive HTTP/1.1 connection: status and decoded body, nothing else."""
-
-    def __init__(self, port: int, headers: dict[str, str]):
-        self.port = port
-        self.head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-        self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
-
-    async def post(self, path: str, payload: Any) -> tuple[int, Any]:
-        if self.streams is None:
-            self.streams = await asyncio.open_connection("127.0.0.1", self.port)
-        reader, writer = self.streams
-        body = json.dumps(payload).encode()
-        writer.write(
-            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{self.head}"
-            f"Content-Length: {len(body)}\r\n\r\n".encode()
-            + body
-        )
-        status = int((await reader.readline()).split()[1])
-        headers = {}
-        while (line := await reader.readline()) not in (b"\r\n", b""):
-            name, _, value = line.decode("latin-1").partition(":")
-            headers[name.strip().lower()] = value.strip()
-        if "content-length" not in headers:
-            raise SystemExit(f"the API answered without Content-Length ({headers}): use --client httpx")
-        data = await reader.readexactly(int(headers["content-length"]))
-        if headers.get("connection", "").lower() == "close":
-            writer.close()
-            self.streams = None
-        return status, json.loads(data)
-
-    async def aclose(self) -> None:
-        if self.streams is not None:
-            self.streams[1].close()
-            self.streams = None
-
-
-class HttpxClient:
-    """The same through httpx (keep-alive), for comparison."""
+class Client:
+    """POST JSON through httpx with keep-alive: status and decoded body."""
 
     def __init__(self, port: int, headers: dict[str, str]):
         self.client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=60)
@@ -146,13 +123,10 @@ class HttpxClient:
         await self.client.aclose()
 
 
-CLIENTS: dict[str, type[PlainClient] | type[HttpxClient]] = {"plain": PlainClient, "httpx": HttpxClient}
-
-
 class Bench:
     """Both paths for one question, measured alternately on the same random keys."""
 
-    def __init__(self, client: PlainClient | HttpxClient, graph: Graph, runs: int, warmup: int):
+    def __init__(self, client: Client, graph: Graph, runs: int, warmup: int):
         self.client, self.graph, self.runs, self.warmup = client, graph, runs, warmup
 
     async def graphql(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
@@ -185,93 +159,86 @@ class Bench:
         }
 
 
-async def run(folder: Path, runs: int, warmup: int, client_kind: str = "plain") -> dict[str, Any]:
-    settings = common.connect_settings()
+async def run(settings: Settings, folder: Path, runs: int, warmup: int) -> dict[str, Any]:
     async with connected(settings) as graph:
-        return await _measure(graph, settings, folder, runs, warmup, client_kind)
+        secret, _ = await create_token(graph, role=Role.READER, name="bench.query")
+        port = int(os.environ.get("TRACEGRAPH_BENCH_API_PORT") or free_port())
+        with running_api(common.client_env(settings), port):
+            return await _measure(graph, port, secret, folder, runs, warmup)
 
 
-async def _measure(
-    graph: Graph, settings: Settings, folder: Path, runs: int, warmup: int, client_kind: str
-) -> dict[str, Any]:
+async def _measure(graph: Graph, port: int, secret: str, folder: Path, runs: int, warmup: int) -> dict[str, Any]:
     keys = json.loads((folder / "keys.json").read_text())
     manifest = json.loads((folder / "manifest.json").read_text())
-    secret, _ = await create_token(graph, role=Role.READER, name="bench.query")
     policy = load_policy()
-    port = int(os.environ.get("TRACEGRAPH_BENCH_API_PORT") or free_port())
-    api = start_api(common.client_env(settings), port)
     results: dict[str, Any] = {}
+    client = Client(port, {"Authorization": f"Bearer {secret}"})
     try:
-        client = CLIENTS[client_kind](port, {"Authorization": f"Bearer {secret}"})
-        try:
-            bench = Bench(client, graph, runs, warmup)
+        bench = Bench(client, graph, runs, warmup)
 
-            async def change_http(ref: list[Any]) -> Any:
-                body = await bench.graphql(CHANGE_QUERY, {"repo": ref[0], "number": ref[1]})
-                if body["data"]["change"] is None:
-                    raise SystemExit(f"change {ref} is not in the graph: was DIR ingested?")
+        async def change_http(ref: list[Any]) -> Any:
+            body = await bench.graphql(CHANGE_QUERY, {"repo": ref[0], "number": ref[1]})
+            if body["data"]["change"] is None:
+                raise SystemExit(f"change {ref} is not in the graph: was DIR ingested?")
+            return body
+
+        async def change_cypher(ref: list[Any]) -> Any:
+            records, _, _ = await graph.driver.execute_query(
+                queries.CHANGE_ANSWER,
+                parameters_={"id": f"github:{ref[0]}#{ref[1]}"},
+                routing_=RoutingControl.READ,
+                database_=graph.database,
+            )
+            return records
+
+        results["five-minute answer (change)"] = await bench.measure(keys["changes"], change_http, change_cypher)
+        print(f"five-minute answer: {results['five-minute answer (change)']}", flush=True)
+
+        incidents = [f"pagerduty:{i}" for i in keys["incidents"]]
+        trace = _optional("graph.trace")
+        if incidents and trace is not None:
+
+            async def suspects_http(incident: str) -> Any:
+                body = await bench.graphql(SUSPECTS_QUERY, {"id": incident})
+                if body["data"]["incident"] is None:
+                    raise SystemExit(f"incident {incident} is not in the graph: was DIR ingested whole?")
                 return body
 
-            async def change_cypher(ref: list[Any]) -> Any:
-                records, _, _ = await graph.driver.execute_query(
-                    queries.CHANGE_ANSWER,
-                    parameters_={"id": f"github:{ref[0]}#{ref[1]}"},
-                    routing_=RoutingControl.READ,
-                    database_=graph.database,
-                )
-                return records
+            async def suspects_direct(incident: str) -> Any:
+                return await trace.trace_incident(graph, policy, incident)
 
-            results["five-minute answer (change)"] = await bench.measure(keys["changes"], change_http, change_cypher)
-            print(f"five-minute answer: {results['five-minute answer (change)']}", flush=True)
+            results["incident suspects"] = await bench.measure(incidents, suspects_http, suspects_direct)
+            print(f"incident suspects: {results['incident suspects']}", flush=True)
+        else:
+            results["incident suspects"] = "skipped: no incidents in the data or no graph.trace module"
 
-            incidents = [f"pagerduty:{i}" for i in keys["incidents"]]
-            trace = _optional("graph.trace")
-            if incidents and trace is not None:
+        metrics = _optional("graph.metrics")
+        if metrics is not None:
+            start = datetime.fromisoformat(manifest["first_at"].replace("Z", "+00:00"))
+            end = datetime.fromisoformat(manifest["last_at"].replace("Z", "+00:00"))
+            span = max(0, int((end - start - QUARTER).total_seconds() // 86400))
+            rng = random.Random(7)
+            windows = [
+                (service, start + timedelta(days=rng.randint(0, span)))
+                for service in keys["services"]
+                for _ in range(3)
+            ]
 
-                async def suspects_http(incident: str) -> Any:
-                    body = await bench.graphql(SUSPECTS_QUERY, {"id": incident})
-                    if body["data"]["incident"] is None:
-                        raise SystemExit(f"incident {incident} is not in the graph: was DIR ingested whole?")
-                    return body
+            async def metrics_http(window: tuple[str, datetime]) -> Any:
+                service, since = window
+                variables = {"service": service, "from": since.isoformat(), "to": (since + QUARTER).isoformat()}
+                return await bench.graphql(METRICS_QUERY, variables)
 
-                async def suspects_direct(incident: str) -> Any:
-                    return await trace.trace_incident(graph, policy, incident)
+            async def metrics_direct(window: tuple[str, datetime]) -> Any:
+                service, since = window
+                return await metrics.metrics(graph, policy, service=service, start=since, end=since + QUARTER)
 
-                results["incident suspects"] = await bench.measure(incidents, suspects_http, suspects_direct)
-                print(f"incident suspects: {results['incident suspects']}", flush=True)
-            else:
-                results["incident suspects"] = "skipped: no incidents in the data or no graph.trace module"
-
-            metrics = _optional("graph.metrics")
-            if metrics is not None:
-                start = datetime.fromisoformat(manifest["first_at"].replace("Z", "+00:00"))
-                end = datetime.fromisoformat(manifest["last_at"].replace("Z", "+00:00"))
-                span = max(0, int((end - start - QUARTER).total_seconds() // 86400))
-                rng = random.Random(7)
-                windows = [
-                    (service, start + timedelta(days=rng.randint(0, span)))
-                    for service in keys["services"]
-                    for _ in range(3)
-                ]
-
-                async def metrics_http(window: tuple[str, datetime]) -> Any:
-                    service, since = window
-                    variables = {"service": service, "from": since.isoformat(), "to": (since + QUARTER).isoformat()}
-                    return await bench.graphql(METRICS_QUERY, variables)
-
-                async def metrics_direct(window: tuple[str, datetime]) -> Any:
-                    service, since = window
-                    return await metrics.metrics(graph, policy, service=service, start=since, end=since + QUARTER)
-
-                results["metrics (one service, a quarter)"] = await bench.measure(windows, metrics_http, metrics_direct)
-                print(f"metrics: {results['metrics (one service, a quarter)']}", flush=True)
-            else:
-                results["metrics (one service, a quarter)"] = "skipped: graph.metrics does not exist yet"
-        finally:
-            await client.aclose()
+            results["metrics (one service, a quarter)"] = await bench.measure(windows, metrics_http, metrics_direct)
+            print(f"metrics: {results['metrics (one service, a quarter)']}", flush=True)
+        else:
+            results["metrics (one service, a quarter)"] = "skipped: graph.metrics does not exist yet"
     finally:
-        api.terminate()
-        api.wait(timeout=30)
+        await client.aclose()
     return results
 
 
@@ -290,22 +257,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("folder", type=Path)
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=20)
-    parser.add_argument("--client", choices=sorted(CLIENTS), default="plain", help="HTTP client for the GraphQL path")
     args = parser.parse_args(argv)
+    common.stop_cleanly_on_sigterm()
     manifest = json.loads((args.folder / "manifest.json").read_text())
     print(f"machine: {common.machine()}")
     print(f"neo4j:   {common.neo4j_memory()}")
     print(
         f"graph:   {args.folder} ({manifest['changes']} changes); {args.runs} runs per path after "
-        f"{args.warmup} warm-up; {args.client} HTTP client"
+        f"{args.warmup} warm-up; httpx"
     )
-    results = asyncio.run(run(args.folder, args.runs, args.warmup, args.client))
+    with common.bench_graph() as settings:
+        results = asyncio.run(run(settings, args.folder, args.runs, args.warmup))
     record = {
         "at": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "machine": common.machine(),
         "changes": manifest["changes"],
         "runs": args.runs,
-        "client": args.client,
+        "client": "httpx",
         "results": results,
     }
     with (args.folder / "bench-query.jsonl").open("a") as out:

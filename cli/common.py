@@ -32,6 +32,7 @@ from graph.policy import PolicyError
 from graph.settings import Settings
 from ingest.git_repo import GitError
 from ingest.identity import IdentityError
+from ingest.inbox import InboxUnavailable
 from ingest.pipeline.events import Rejection
 from trust.config import TrustError
 from trust.keys import KeyProblem
@@ -59,6 +60,7 @@ EXIT_CODES: dict[type[Exception], int] = {
     GitHubError: 2,
     TrustError: 2,
     KeyProblem: 2,
+    InboxUnavailable: 2,
 }
 USER_ERRORS = tuple(EXIT_CODES)
 

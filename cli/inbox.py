@@ -1,28 +1,43 @@
-"""`tracegraph inbox`: what waits, what failed and what is quarantined in the durable inbox; retry them."""
+"""`tracegraph inbox`: what waits, what failed and what is quarantined in the durable inbox; retry them.
+
+The same on either backend (ingest.inboxes): the spool folder, or NATS JetStream when TRACEGRAPH_NATS_URL is set.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from cli.common import echo, fail, line, user_errors
 from graph.settings import get_settings
-from ingest.inbox import CLAIMED, DONE, FAILED, PENDING, QUARANTINE, Entry, Inbox
+from ingest.inbox import CLAIMED, DONE, FAILED, PENDING, QUARANTINE, Entry
+from ingest.inboxes import InboxBackend, opened
+
+T = TypeVar("T")
 
 LABELS = {PENDING: "pending", CLAIMED: "claimed", FAILED: "failed", QUARANTINE: "quarantined", DONE: "done"}
 INBOX_OPTION = click.option(
     "--inbox",
     "folder",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Inbox folder [TRACEGRAPH_INBOX or TRACEGRAPH_HOME/inbox].",
+    help="A spool inbox folder [NATS JetStream when TRACEGRAPH_NATS_URL is set, else TRACEGRAPH_INBOX or "
+    "TRACEGRAPH_HOME/inbox].",
 )
 
 
-def _open(folder: Path | None) -> Inbox:
-    return Inbox(folder or get_settings().inbox_dir)
+def _with_inbox(folder: Path | None, work: Callable[[InboxBackend], Awaitable[T]]) -> T:
+    """Open the inbox (the folder, or the one the settings select), run work on it, close it."""
+
+    async def main() -> T:
+        async with opened(get_settings(), folder=folder, name="tracegraph-cli") as box:
+            return await work(box)
+
+    return asyncio.run(main())
 
 
 def _row(entry: Entry) -> dict[str, Any]:
@@ -34,8 +49,8 @@ def _row(entry: Entry) -> dict[str, Any]:
         "type": entry.get("type"),
         "delivery": entry.get("id"),
         "received_at": entry.get("received_at"),
-        "reason": reason.get("reason") or (None if entry.document is not None else "entry file is unreadable"),
-        "file": str(entry.path),
+        "reason": reason.get("reason") or (None if entry.document is not None else "entry is unreadable"),
+        "file": str(entry.path) if entry.path is not None else entry.name,
     }
 
 
@@ -72,13 +87,18 @@ def inbox(ctx: click.Context, folder: Path | None, limit: int, as_json: bool) ->
     ctx.obj = folder
     if ctx.invoked_subcommand is not None:
         return
-    box = _open(folder)
-    counts = box.counts()
-    shown = {state: [_row(e) for e in box.entries(state, limit=limit)] for state in (FAILED, QUARANTINE, PENDING)}
+
+    async def look(box: InboxBackend) -> tuple[str, dict[str, int], dict[str, list[dict[str, Any]]]]:
+        shown = {
+            state: [_row(e) for e in await box.entries(state, limit=limit)] for state in (FAILED, QUARANTINE, PENDING)
+        }
+        return box.where, await box.counts(), shown
+
+    where, counts, shown = _with_inbox(folder, look)
     if as_json:
-        echo(json.dumps({"inbox": str(box.root), "counts": counts, **shown}, indent=2, default=str))
+        echo(json.dumps({"inbox": where, "counts": counts, **shown}, indent=2, default=str))
         return
-    echo(f"inbox {box.root.resolve()}")
+    echo(f"inbox {where}")
     for state in (PENDING, CLAIMED, FAILED, QUARANTINE, DONE):
         echo(f"  {LABELS[state]:<12} {counts[state]:>7}")
     _print_rows("failed: Neo4j refused the write", shown[FAILED], counts[FAILED], reasons=True)
@@ -101,17 +121,22 @@ def inbox(ctx: click.Context, folder: Path | None, limit: int, as_json: bool) ->
 @user_errors
 def retry(parent: Path | None, ref: str | None, everything: bool, only: str | None, folder: Path | None) -> None:
     """Move a failed or quarantined delivery (ID, its delivery id, or --all) back to pending."""
-    box = _open(folder or parent)
     states = {"failed": (FAILED,), "quarantined": (QUARANTINE,), None: (FAILED, QUARANTINE)}[only]
     if everything == (ref is not None):
         fail("give one ID (see `tracegraph inbox`) or --all")
-    if everything:
-        entries = [e for state in states for e in box.entries(state)]
-    else:
-        entries = box.find(str(ref), states)
-        if not entries:
+
+    async def find(box: InboxBackend) -> list[Entry]:
+        if everything:
+            return [e for state in states for e in await box.entries(state)]
+        return await box.find(str(ref), states)
+
+    async def again(box: InboxBackend) -> int:
+        entries = await find(box)
+        if not entries and not everything:
             fail(f"no failed or quarantined delivery matches {ref!r}; see `tracegraph inbox`", code=1)
-        if len({e.key for e in entries}) > 1:
+        if not everything and len({e.key for e in entries}) > 1:
             fail(f"{ref!r} matches {len(entries)} deliveries; give a longer ID", code=1)
-    moved = box.retry(entries)
+        return await box.retry(entries)
+
+    moved = _with_inbox(folder or parent, again)
     echo(f"{moved} deliveries moved back to pending; a running `tracegraph worker` picks them up")

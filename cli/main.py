@@ -149,12 +149,23 @@ def ask_change(ref: str, as_json: bool) -> None:
     echo(answer.model_dump_json(by_alias=True, indent=2) if as_json else change_text(answer))
 
 
+STARTUP_SECONDS = 120
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--worker", "with_worker", is_flag=True, help="Also drain the inbox in this process (a background task).")
+@click.option(
+    "--workers",
+    "processes",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="API processes sharing the port; token revocation, the audit log and the limits hold across them.",
+)
 @user_errors
-def serve(host: str, port: int, with_worker: bool) -> None:
+def serve(host: str, port: int, with_worker: bool, processes: int) -> None:
     """Run the API and the web app: pages at /, GraphQL at /graphql (GraphiQL in a browser), webhooks, /healthz."""
     import uvicorn
 
@@ -162,11 +173,27 @@ def serve(host: str, port: int, with_worker: bool) -> None:
 
     settings = get_settings()
     run_with_graph(settings, lambda g: asyncio.sleep(0), ensure=True)  # fail fast, with a clear message
+    where = f"http://{host}:{port}"
     echo(
-        f"tracegraph API listening on http://{host}:{port} (web app at http://{host}:{port}/, "
-        f"GraphQL at http://{host}:{port}/graphql)"
+        f"tracegraph API listening on {where} (web app at {where}/, GraphQL at {where}/graphql), "
+        f"{processes} process(es)"
     )
-    uvicorn.run(create_app(settings, worker=with_worker), host=host, port=port, log_level="info")
+    if processes == 1:
+        uvicorn.run(create_app(settings, worker=with_worker), host=host, port=port, log_level="info")
+        return
+    # Each process builds its own app (settings from the same environment) and shares the listening socket.
+    factory = "api.app:create_app_draining" if with_worker else "api.app:create_app"
+    uvicorn.run(
+        factory,
+        factory=True,
+        workers=processes,
+        host=host,
+        port=port,
+        log_level="info",
+        # uvicorn restarts a process that has not finished starting (Neo4j, schema, inbox) within this;
+        # its default of 5 s made a busy machine restart them for ever.
+        timeout_worker_healthcheck=STARTUP_SECONDS,
+    )
 
 
 @main.command("mcp")
@@ -187,7 +214,8 @@ def mcp_command() -> None:
 @click.option(
     "--inbox",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Inbox folder [TRACEGRAPH_INBOX or TRACEGRAPH_HOME/inbox].",
+    help="A spool inbox folder [NATS JetStream when TRACEGRAPH_NATS_URL is set, else TRACEGRAPH_INBOX or "
+    "TRACEGRAPH_HOME/inbox].",
 )
 @click.option("--interval", default=1.0, show_default=True, help="Seconds between scans of an empty inbox.")
 @click.option("--batch-size", default=100, show_default=True, help="Deliveries written per transaction.")
@@ -196,22 +224,23 @@ def mcp_command() -> None:
 def worker(inbox: Path | None, interval: float, batch_size: int, once: bool) -> None:
     """Drain the durable inbox into Neo4j: webhook deliveries, and envelope files dropped into INBOX/incoming."""
     from ingest import worker as inbox_worker
+    from ingest.inboxes import opened
 
     settings = get_settings()
-    folder = inbox or settings.inbox_dir
-    echo(f"tracegraph worker draining {folder.resolve()} (`tracegraph inbox` shows what waits)", err=True)
-    run_with_graph(
-        settings,
-        lambda g: inbox_worker.run(
-            g,
-            folder,
-            interval=interval,
-            batch_size=batch_size,
-            once=once,
-            log=lambda text: echo(text, err=True),
-        ),
-        ensure=True,
-    )
+
+    async def work(graph: Graph) -> None:
+        async with opened(settings, folder=inbox, name="tracegraph-worker") as box:
+            echo(f"tracegraph worker draining {box.where} (`tracegraph inbox` shows what waits)", err=True)
+            await inbox_worker.run(
+                graph,
+                box,
+                interval=interval,
+                batch_size=batch_size,
+                once=once,
+                log=lambda text: echo(text, err=True),
+            )
+
+    run_with_graph(settings, work, ensure=True)
 
 
 @main.command()

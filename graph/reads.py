@@ -1,7 +1,10 @@
 """The one way graph/ reads: a read transaction, routed to a reader, rows handed back as dicts.
 
-Routing reads (`RoutingControl.READ`) lets a `neo4j://` cluster serve them from followers; every
-read of graph/ goes through here so none forgets it or the database.
+Routing reads (`RoutingControl.READ`) lets a `neo4j://` cluster (or Aura) serve them from followers;
+every read of graph/ goes through here so none forgets it or the database. `execute_query` chains the
+driver's bookmarks, so a process reads its own writes even from a follower; what another process wrote
+reaches a follower after Neo4j's replication (milliseconds on a healthy cluster). A read transaction
+also refuses to write (Neo.ClientError.Statement.AccessMode), even on a single server.
 """
 
 from __future__ import annotations

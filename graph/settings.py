@@ -61,6 +61,23 @@ class Settings(BaseSettings):
     web_session_hours: int = Field(
         default=12, ge=1, le=24 * 30, validation_alias=AliasChoices("TRACEGRAPH_WEB_SESSION_HOURS")
     )
+    # How long the inbox remembers a delivery it stored: replays within it are answered "duplicate" (the
+    # spool's seen/ markers and done/ entries are pruned after it; JetStream's duplicate window). Three
+    # days is GitHub's redelivery horizon; a replay after it is stored again and rewrites nothing.
+    inbox_retention_hours: float = Field(
+        default=72.0, gt=0, validation_alias=AliasChoices("TRACEGRAPH_INBOX_RETENTION_HOURS")
+    )
+    # The inbox on NATS JetStream instead of the local spool folder (several machines, several workers).
+    nats_url: str | None = Field(default=None, validation_alias=AliasChoices("TRACEGRAPH_NATS_URL"))
+    # Seconds a worker may hold a JetStream message unacknowledged before it is delivered to another
+    # worker (a running worker extends it while it works), and deliveries before it is dead-lettered.
+    nats_ack_wait: float = Field(default=30.0, gt=0, validation_alias=AliasChoices("TRACEGRAPH_NATS_ACK_WAIT"))
+    nats_max_deliveries: int = Field(default=10, ge=1, validation_alias=AliasChoices("TRACEGRAPH_NATS_MAX_DELIVERIES"))
+    # Seconds an API process trusts a token it authenticated without asking Neo4j again: the bound on how
+    # long a token revoked elsewhere (another API process, `tracegraph token revoke`) keeps working there.
+    token_cache_seconds: float = Field(
+        default=5.0, ge=0, validation_alias=AliasChoices("TRACEGRAPH_TOKEN_CACHE_SECONDS")
+    )
     # Webhook secrets by variable name (filled from the environment, see the module docstring).
     webhook_secrets: dict[str, SecretStr] = Field(default_factory=dict)
 

@@ -11,10 +11,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from neo4j import RoutingControl
-
 from graph.driver import Graph
 from graph.queries.core import SNAPSHOT_EDGES, SNAPSHOT_NODES
+from graph.reads import read_all
 from graph.vocabulary import KEYS, TRUST_FLOOR, TRUST_PROPERTIES, Label
 from graph.writer import is_bookkeeping
 
@@ -46,12 +45,8 @@ async def snapshot(graph: Graph, *, with_travel: bool = False) -> Snapshot:
     drop = frozenset() if with_travel else TRAVEL
     # The traceability graph only: tokens and the audit log are the API's own records.
     labels = [label.value for label in Label]
-    nodes, _, _ = await graph.driver.execute_query(
-        SNAPSHOT_NODES, labels=labels, routing_=RoutingControl.READ, database_=graph.database
-    )
-    edges, _, _ = await graph.driver.execute_query(
-        SNAPSHOT_EDGES, labels=labels, routing_=RoutingControl.READ, database_=graph.database
-    )
+    nodes = await read_all(graph, SNAPSHOT_NODES, labels=labels)
+    edges = await read_all(graph, SNAPSHOT_EDGES, labels=labels)
     return Snapshot(
         nodes=sorted(f"{_key(r['labels'], r['props'])} {_clean(r['props'], drop)}" for r in nodes),
         edges=sorted(

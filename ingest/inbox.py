@@ -6,16 +6,21 @@ key is a digest of (source, delivery id), so names sort by arrival and identify 
     tmp/                      partial writes, never read
     pending/                  durable, waiting for a worker
     claimed/<worker-id>/      taken by one worker (atomic rename), held with a flock on `.lock`
-    done/                     written to the graph (the transaction committed)
+    done/                     written to the graph (the transaction committed); emptied soon after by
+                              the worker (the graph keeps the redacted document), removed after the
+                              retention
     quarantine/               cannot be normalised; `<stem>.reason.json` next to each
     failed/                   Neo4j refused the write; `<stem>.reason.json` next to each
-    seen/<kk>/<key>           dedup markers: this delivery was stored once already
+    seen/<kk>/<key>           dedup markers: this delivery was stored once already (removed after the
+                              retention, TRACEGRAPH_INBOX_RETENTION_HOURS)
     incoming/                 spool files people and tools drop (imported into pending)
 
 A claim is an atomic rename, so two workers never hold the same delivery. A worker keeps an
 exclusive flock on its claim folder's `.lock` while it lives; the kernel drops it when the process
 dies (even by SIGKILL), so any worker can tell a dead claim and hand its deliveries back.
 At-least-once delivery plus idempotent MERGE in the graph gives an exactly-once effect.
+A worker lists pending/ once and claims from that list until it runs out, so draining a backlog of
+n deliveries lists the folder about n / batch times fewer than listing it for every claim would.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import re
 import secrets
 import socket
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -104,21 +110,18 @@ class Stored:
 
 @dataclass(frozen=True)
 class Entry:
-    """A delivery file in one state, with its reason when quarantined or failed."""
+    """A delivery in one state, with its reason when quarantined or failed (the same shape on every backend).
+
+    name is the spool's file name, or where a broker keeps it (`TRACEGRAPH_DEAD:12`); key the delivery's
+    dedup key; path the spool's file (None elsewhere).
+    """
 
     state: str
-    path: Path
+    name: str
+    key: str
     document: dict[str, Any] | None
     reason: dict[str, Any] | None
-
-    @property
-    def name(self) -> str:
-        return self.path.name
-
-    @property
-    def key(self) -> str:
-        match = ENTRY_NAME.match(self.path.name)
-        return match["key"] if match else ""
+    path: Path | None = None
 
     def get(self, name: str) -> Any:
         """A field of the stored envelope (None when the file could not be read)."""
@@ -342,7 +345,8 @@ class Inbox:
                 reason = json.loads(reason_path.read_text()) if reason_path.exists() else None
             except (OSError, ValueError):
                 reason = None
-            found.append(Entry(state, path, document, reason))
+            match = ENTRY_NAME.match(name)
+            found.append(Entry(state, name, match["key"] if match else "", document, reason, path))
         return found
 
     def find(self, ref: str, states: tuple[str, ...] = (FAILED, QUARANTINE)) -> list[Entry]:
@@ -350,11 +354,7 @@ class Inbox:
         found = []
         for state in states:
             for entry in self.entries(state):
-                if (
-                    ref in (entry.name, _stem(entry.name))
-                    or (len(ref) >= 6 and entry.key.startswith(ref))
-                    or str(entry.get("id")) == ref
-                ):
+                if matches(entry, ref):
                     found.append(entry)
         return found
 
@@ -364,7 +364,7 @@ class Inbox:
         pending.mkdir(parents=True, exist_ok=True, mode=0o700)
         moved = 0
         for entry in entries:
-            if entry.state not in (FAILED, QUARANTINE):
+            if entry.state not in (FAILED, QUARANTINE) or entry.path is None:
                 continue
             try:
                 os.rename(entry.path, pending / entry.name)
@@ -376,6 +376,44 @@ class Inbox:
         if moved:
             _fsync_dir(pending)
         return moved
+
+    def empty(self, names: Iterable[str]) -> int:
+        """Drop the documents of done/ entries (the graph holds them, redacted); the empty entries stay until pruned.
+
+        Freeing a file's blocks is the slow part of a done delivery (milliseconds on a disk mounted with
+        `discard`), so workers do it beside their next batch rather than before it.
+        """
+        folder, emptied = self.dir(DONE), 0
+        for name in names:
+            with contextlib.suppress(FileNotFoundError):
+                os.truncate(folder / name, 0)
+                emptied += 1
+        return emptied
+
+    def prune(self, retention_seconds: float, *, now: float | None = None) -> Pruned:
+        """Empty every done/ entry still holding its document; remove done/ entries and seen/ markers older
+        than the retention. A replay after that is stored again, and rewrites nothing (idempotent MERGE)."""
+        cutoff = (time.time() if now is None else now) - retention_seconds
+        pruned = Pruned()
+        for path in _files(self.dir(DONE)):
+            try:
+                stat = path.stat()
+                if stat.st_mtime < cutoff:
+                    path.unlink()
+                    pruned.done += 1
+                elif stat.st_size:
+                    # A worker stopped before it emptied this one, or a file spooled into incoming/.
+                    os.truncate(path, 0)
+                    pruned.emptied += 1
+            except FileNotFoundError:
+                continue
+        for shard in _files(self.root / "seen"):
+            for marker in _files(shard):
+                with contextlib.suppress(FileNotFoundError):
+                    if marker.stat().st_mtime < cutoff:
+                        marker.unlink()
+                        pruned.seen += 1
+        return pruned
 
     # --- the spool folder -------------------------------------------------------------------
 
@@ -427,6 +465,33 @@ class Inbox:
         return folder / name
 
 
+@dataclass
+class Pruned:
+    """What one prune() did: done/ entries removed and emptied, seen/ markers removed."""
+
+    done: int = 0
+    emptied: int = 0
+    seen: int = 0
+
+
+def _files(folder: Path) -> list[Path]:
+    """The entries of a folder (none when it does not exist)."""
+    try:
+        with os.scandir(folder) as found:
+            return [Path(entry.path) for entry in found]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def matches(entry: Entry, ref: str) -> bool:
+    """True when ref names the entry: its name (or stem), its key's first 6+ characters, or its delivery id."""
+    return (
+        ref in (entry.name, _stem(entry.name))
+        or (len(ref) >= 6 and entry.key.startswith(ref))
+        or str(entry.get("id")) == ref
+    )
+
+
 def _older_than(path: Path, seconds: float) -> bool:
     try:
         return time.time() - path.stat().st_mtime > seconds
@@ -467,6 +532,7 @@ class Claim:
         fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         os.write(self._fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": now()}).encode())
         os.rename(staging, self.folder)
+        self._queue: deque[str] = deque()  # pending names listed once, oldest first, claimed from the left
 
     def __enter__(self) -> Claim:
         return self
@@ -475,25 +541,37 @@ class Claim:
         self.close()
 
     def take(self, limit: int) -> list[Path]:
-        """Claim up to limit pending deliveries, oldest first; each is ours alone (atomic rename)."""
+        """Claim up to limit pending deliveries, oldest first; each is ours alone (atomic rename).
+
+        The pending folder is listed only when the names listed last time are used up.
+        """
         taken: list[Path] = []
-        for name in self.inbox.names(PENDING):
-            if len(taken) >= limit:
-                break
+        pending = self.inbox.dir(PENDING)
+        listed = False
+        while len(taken) < limit:
+            if not self._queue:
+                if listed or taken:
+                    break  # list again only when nothing is in hand
+                self._queue.extend(self.inbox.names(PENDING))
+                listed = True
+                continue
+            name = self._queue.popleft()
             try:
-                os.rename(self.inbox.dir(PENDING) / name, self.folder / name)
+                os.rename(pending / name, self.folder / name)
             except FileNotFoundError:
                 continue  # another worker was faster
             taken.append(self.folder / name)
         return taken
 
     def done(self, paths: Iterable[Path]) -> None:
-        """The graph holds these deliveries' effects: move them to done/."""
+        """The graph holds these deliveries' effects: move them to done/ (Inbox.empty drops their documents)."""
         self._move(paths, self.inbox.dir(DONE))
 
     def release(self, paths: Iterable[Path]) -> None:
-        """Give deliveries back to pending (the write failed; another attempt will follow)."""
-        self._move(paths, self.inbox.dir(PENDING))
+        """Give deliveries back to pending (the write failed; another attempt will follow), first in line."""
+        returned = list(paths)
+        self._move(returned, self.inbox.dir(PENDING))
+        self._queue.extendleft(reversed([p.name for p in returned]))
 
     def park(self, path: Path, state: str, reason: str, **details: Any) -> None:
         """Move one delivery to quarantine/ or failed/ with a `.reason.json` next to it."""

@@ -17,7 +17,6 @@ import dataclasses
 import json
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,18 +26,16 @@ from neo4j.exceptions import DriverError, Neo4jError, TransientError
 from graph.batch import Batch
 from graph.driver import Graph
 from graph.writer import write_batch
-from ingest.inbox import FAILED, PENDING, QUARANTINE, Claim, Inbox, read_entry
+from ingest.inbox import FAILED, QUARANTINE, Inbox, InboxUnavailable
+from ingest.inboxes import Consumer, InboxBackend, Log, SpoolInbox, Taken, as_backend
 from ingest.pipeline.events import Event, Rejected, Unreadable, to_event
 from ingest.pipeline.prepare import Pipeline
 
 BATCH_SIZE = 100
 MAX_STRIKES = 5
 MAX_BACKOFF = 30.0
-RECOVER_EVERY = 10.0
 # Neo4j errors caused by the data itself: retrying the same delivery will fail the same way.
 POISON_CODES = ("Neo.ClientError.Statement.", "Neo.ClientError.Schema.")
-
-Log = Callable[[str], None]
 
 
 def incoming(inbox: Path) -> Path:
@@ -104,26 +101,30 @@ def prepare(pipeline: Pipeline, entry: dict[str, Any], name: str) -> tuple[Batch
     return prepared.batch, None, prepared.redactions
 
 
-def _normalised(pipeline: Pipeline, claim: Claim, path: Path, result: Round) -> Batch | None:
-    """The batch of one claimed delivery, or None once it is quarantined with its reason."""
+def _normalised(pipeline: Pipeline, item: Taken, result: Round) -> tuple[Batch | None, str | None, dict[str, Any]]:
+    """The batch of one taken delivery, or the reason (and what is known of it) to quarantine it."""
     try:
-        entry = read_entry(path)
+        entry = item.read()
     except (OSError, ValueError) as exc:
-        claim.park(path, QUARANTINE, str(exc))
-        result.quarantined += 1
-        return None
-    batch, reason, redactions = prepare(pipeline, entry, path.name)
+        return None, str(exc), {}
+    batch, reason, redactions = prepare(pipeline, entry, item.name)
     if batch is None:
-        details = {k: entry.get(k) for k in ("source", "type", "id")}
-        claim.park(path, QUARANTINE, reason or "cannot be normalised", **details)
-        result.quarantined += 1
-        return None
+        return None, reason or "cannot be normalised", {k: entry.get(k) for k in ("source", "type", "id")}
     result.redactions[str(entry.get("source"))] += redactions
-    return batch
+    return batch, None, {}
 
 
-def _prepare_all(pipeline: Pipeline, claim: Claim, paths: list[Path], result: Round) -> list[tuple[Path, Batch]]:
-    return [(path, batch) for path in paths if (batch := _normalised(pipeline, claim, path, result)) is not None]
+def _prepare_all(
+    pipeline: Pipeline, taken: list[Taken], result: Round
+) -> tuple[list[tuple[Taken, Batch]], list[tuple[Taken, str, dict[str, Any]]]]:
+    good, bad = [], []
+    for item in taken:
+        batch, reason, details = _normalised(pipeline, item, result)
+        if batch is not None:
+            good.append((item, batch))
+        else:
+            bad.append((item, reason or "cannot be normalised", details))
+    return good, bad
 
 
 def _describe(exc: BaseException) -> str:
@@ -137,94 +138,107 @@ class WriteRefused(RuntimeError):
 
 
 async def process(
-    graph: Graph, claim: Claim, paths: list[Path], strikes: Counter[str] | None = None, pipeline: Pipeline | None = None
+    graph: Graph,
+    consumer: Consumer,
+    taken: list[Taken],
+    strikes: Counter[str] | None = None,
+    pipeline: Pipeline | None = None,
 ) -> Round:
-    """Normalise and write claimed deliveries; done/ only after the transaction commits.
+    """Normalise and write taken deliveries; done only after the transaction commits.
 
-    Raises when Neo4j is unavailable (the caller releases the claim). When the batch's transaction
-    is refused, each delivery is written alone: one Neo4j refuses for its data goes to failed/;
-    one refused for another reason gets a strike and goes to failed/ after MAX_STRIKES.
+    Raises when Neo4j is unavailable (the caller releases them). When the batch's transaction is
+    refused, each delivery is written alone: one Neo4j refuses for its data is parked as failed; one
+    refused for another reason gets a strike and is parked as failed after MAX_STRIKES.
     """
     started = time.monotonic()
     strikes = Counter() if strikes is None else strikes
-    result = Round(claimed=len(paths))
+    result = Round(claimed=len(taken))
     # Reading and normalising is CPU and file work: off the event loop, so an API sharing it stays responsive.
-    good = await asyncio.to_thread(_prepare_all, pipeline or Pipeline(), claim, paths, result)
+    good, bad = await asyncio.to_thread(_prepare_all, pipeline or Pipeline(), taken, result)
+    for item, reason, details in bad:
+        await consumer.park(item, QUARANTINE, reason, **details)
+        result.quarantined += 1
     combined = Batch()
     for _, batch in good:
         combined.extend(batch)
     try:
         await write_batch(graph, combined)
-        claim.done(path for path, _ in good)
-        result.written = len(good)
     except Exception as exc:  # noqa: BLE001 - sorted below: unavailable (retry) or refused (isolate)
         if unavailable(exc):
             raise
-        await _isolate(graph, claim, good, result, strikes)
+        await _isolate(graph, consumer, good, result, strikes)
+    else:
+        await consumer.done([item for item, _ in good])
+        result.written = len(good)
     result.seconds = time.monotonic() - started
     return result
 
 
 async def _isolate(
-    graph: Graph, claim: Claim, good: list[tuple[Path, Batch]], result: Round, strikes: Counter[str]
+    graph: Graph, consumer: Consumer, good: list[tuple[Taken, Batch]], result: Round, strikes: Counter[str]
 ) -> None:
     """Write deliveries one by one to find the one that spoils the transaction."""
-    unclear: list[tuple[Path, BaseException]] = []
-    for path, batch in good:
+    unclear: list[tuple[Taken, BaseException]] = []
+    for item, batch in good:
         try:
             await write_batch(graph, batch)
         except Exception as exc:  # noqa: BLE001
             if unavailable(exc):
                 raise
             if refused_data(exc):
-                claim.park(path, FAILED, f"Neo4j refused the write: {_describe(exc)}")
+                await consumer.park(item, FAILED, f"Neo4j refused the write: {_describe(exc)}")
                 result.failed += 1
             else:
-                unclear.append((path, exc))
+                unclear.append((item, exc))
             continue
-        claim.done([path])
+        await consumer.done([item])
         result.written += 1
     if not unclear:
         return
     if len(unclear) == len(good) > 1:
         raise WriteRefused(f"every write was refused: {_describe(unclear[0][1])}")  # Neo4j's trouble, not data's
     released = []
-    for path, error in unclear:
-        strikes[path.name] += 1
-        if strikes[path.name] >= MAX_STRIKES:
-            claim.park(path, FAILED, f"Neo4j refused the write {MAX_STRIKES} times: {_describe(error)}")
+    for item, error in unclear:
+        strikes[item.name] += 1
+        if strikes[item.name] >= MAX_STRIKES:
+            await consumer.park(item, FAILED, f"Neo4j refused the write {MAX_STRIKES} times: {_describe(error)}")
             result.failed += 1
-            del strikes[path.name]
+            del strikes[item.name]
         else:
-            released.append(path)
+            released.append(item)
     if released:
-        claim.release(released)
+        await consumer.release(released)
         raise WriteRefused(f"Neo4j refused a write ({len(released)} deliveries wait): {_describe(unclear[0][1])}")
 
 
 async def drain_once(
     graph: Graph,
-    claim: Claim,
+    consumer: Consumer,
     *,
     batch_size: int = BATCH_SIZE,
     strikes: Counter[str] | None = None,
     pipeline: Pipeline | None = None,
+    log: Log | None = None,
 ) -> list[Round]:
-    """Process pending deliveries in batches until none is left; the driver's error propagates."""
+    """Process waiting deliveries in batches until none is left (each batch's line logged as it ends);
+    the driver's error propagates."""
     rounds = []
     pipeline = pipeline or Pipeline()
-    while paths := claim.take(batch_size):
+    while taken := await consumer.take(batch_size):
         try:
-            rounds.append(await process(graph, claim, paths, strikes, pipeline))
+            rounds.append(await process(graph, consumer, taken, strikes, pipeline))
         except BaseException:
-            claim.release(p for p in paths if p.exists())
+            await consumer.release(taken)  # the ones done or parked are no longer held, whatever this says
             raise
+        if log is not None:
+            # A broker's backlog may never run dry while deliveries keep coming: say what each batch did now.
+            log(rounds[-1].line())
     return rounds
 
 
 async def run(
     graph: Graph,
-    inbox: Path | Inbox,
+    inbox: Path | Inbox | InboxBackend,
     *,
     quarantine_dir: Path | None = None,
     interval: float = 1.0,
@@ -237,46 +251,49 @@ async def run(
 ) -> None:
     """Drain the inbox until stopped (or until empty with once), backing off exponentially while Neo4j is down.
 
-    quarantine_dir is accepted for compatibility and unused: dead letters live in INBOX/quarantine.
+    inbox is a spool folder, a spool Inbox, or any backend (ingest.inboxes). quarantine_dir is accepted
+    for compatibility and unused: dead letters stay in the inbox (`tracegraph inbox`).
     """
-    box = inbox if isinstance(inbox, Inbox) else Inbox(inbox)
-    incoming(box.root).mkdir(parents=True, exist_ok=True, mode=0o700)
+    backend = as_backend(inbox)
+    if isinstance(backend, SpoolInbox):
+        incoming(backend.inbox.root).mkdir(parents=True, exist_ok=True, mode=0o700)
     stop = stop or asyncio.Event()
     # The same pipeline as every other way in: identities resolved, keys canonical, secrets redacted.
     pipeline = pipeline or Pipeline()
     backoff = interval
     strikes: Counter[str] = Counter()
-    with box.claim(worker_id) as claim:
-        recovered_at = -RECOVER_EVERY
+    async with backend.consumer(worker_id) as consumer:
         while not stop.is_set():
-            if time.monotonic() - recovered_at >= RECOVER_EVERY:
-                if returned := box.recover_stale(keep=claim.worker_id):
-                    log(f"returned {returned} deliveries of a dead worker to pending")
-                recovered_at = time.monotonic()
             try:
-                for name, accepted, rejected in box.import_spool():
-                    log(f"{name}: {accepted} accepted, {rejected} rejected")
-                rounds = await drain_once(graph, claim, batch_size=batch_size, strikes=strikes, pipeline=pipeline)
-                for result in rounds:
-                    log(result.line())
+                await consumer.housekeeping(log)
+                await drain_once(graph, consumer, batch_size=batch_size, strikes=strikes, pipeline=pipeline, log=log)
                 backoff = interval
                 if once:
                     return
             except Exception as exc:  # noqa: BLE001 - a worker logs, backs off and tries again; it never dies
                 backoff = min(max(backoff, 0.05) * 2, MAX_BACKOFF)
-                what = "Neo4j write failed" if unavailable(exc) else "unexpected error"
+                what = (
+                    "Neo4j write failed"
+                    if unavailable(exc)
+                    else "the inbox is unavailable"
+                    if isinstance(exc, InboxUnavailable)
+                    else "unexpected error"
+                )
+                waiting = await consumer.waiting()
                 log(
-                    f"{what} ({exc.__class__.__name__}: {exc}); {len(box.names(PENDING))} deliveries wait; "
-                    f"retrying in {backoff:.1f} s"
+                    f"{what} ({exc.__class__.__name__}: {exc}); "
+                    f"{'some' if waiting is None else waiting} deliveries wait; retrying in {backoff:.1f} s"
                 )
                 if once:
-                    if unavailable(exc):
+                    if unavailable(exc) or isinstance(exc, InboxUnavailable):
                         return
                     raise
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=backoff)
 
 
-async def run_worker(graph: Graph, inbox: Inbox | Path, stop_event: asyncio.Event, *, log: Log = print) -> None:
+async def run_worker(
+    graph: Graph, inbox: Inbox | Path | InboxBackend, stop_event: asyncio.Event, *, log: Log = print
+) -> None:
     """The worker as a background task (e.g. in the API's lifespan): runs until stop_event is set."""
     await run(graph, inbox, stop=stop_event, log=log)

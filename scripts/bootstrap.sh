@@ -9,13 +9,15 @@ command -v java >/dev/null 2>&1 && command -v javac >/dev/null 2>&1 || need_apt+
 command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
 # The test suite opens the HTML evidence report in Debian's headless Chromium.
 if [ "${1:-}" = dev ] && ! command -v chromium >/dev/null 2>&1; then need_apt+=(chromium); fi
+# The tests and benches boot a real NATS JetStream server (the inbox's broker backend) the way they boot Neo4j.
+if [ "${1:-}" = dev ] && ! command -v nats-server >/dev/null 2>&1; then need_apt+=(nats-server); fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "Installing ${need_apt[*]} with apt-get..." >&2
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
   else
     echo "error: tracegraph needs ${need_apt[*]} (Java and Maven boot Neo4j without Docker; Chromium renders" \
-         "the HTML report in tests); install them (or set NEO4J_URI)." >&2
+         "the HTML report in tests; nats-server is the inbox broker the tests boot); install them (or set NEO4J_URI)." >&2
     exit 2
   fi
 fi

@@ -2,10 +2,14 @@
 
 Where it comes from, in DESIGN.md's order: NEO4J_URI; a Docker engine (testcontainers); else the
 project boots Neo4j's own jars (graph.local_neo4j) on a free port with its data in a temp folder.
+Tests of the JetStream inbox get a real nats-server, booted the same way (bench.local_nats) when the
+first of them runs, each starting from empty streams.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -17,6 +21,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from bench.local_nats import LocalNats
 from graph import access, local_neo4j, repository
 from graph import schema as graph_schema
 from graph.driver import Graph
@@ -68,13 +73,48 @@ def neo4j_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setting
         TRACEGRAPH_NEO4J_HEAP="768m",
         TRACEGRAPH_NEO4J_PAGECACHE_MB=128,
     )
-    server = local_neo4j.start(local)
+    server = local_neo4j.start(local, timeout=600)  # a shared, loaded machine boots it slowly
     try:
         yield Settings(  # type: ignore[call-arg]
             NEO4J_URI=server.uri, NEO4J_PASSWORD=server.password, TRACEGRAPH_HOME=home
         )
     finally:
         local_neo4j.stop(local)
+
+
+@pytest.fixture(scope="session")
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNats]:
+    """The session's nats-server with JetStream (127.0.0.1, a free port, file storage in a temp folder)."""
+    server = LocalNats(tmp_path_factory.mktemp("nats"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def _empty_streams(url: str) -> None:
+    import nats
+    import nats.js.errors
+
+    from ingest.jetstream import DEAD, STREAM
+
+    nc = await nats.connect(url, connect_timeout=5)
+    try:
+        for name in (STREAM, DEAD):
+            with contextlib.suppress(nats.js.errors.NotFoundError):
+                await nc.jsm().delete_stream(name)
+    finally:
+        await nc.close()
+
+
+@pytest.fixture
+def nats_settings(settings: Settings, nats_server: LocalNats) -> Settings:
+    """The test's settings with the inbox on the session's NATS JetStream, its streams deleted first."""
+    if nats_server.proc is None or nats_server.proc.poll() is not None:
+        nats_server.start()  # a test stopped it and did not get to start it again
+    asyncio.run(_empty_streams(nats_server.url))
+    return settings.model_copy(update={"nats_url": nats_server.url})
 
 
 @pytest.fixture

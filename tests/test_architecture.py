@@ -18,7 +18,14 @@ PACKAGES = ("graph", "ingest", "export", "api", "cli", "web", "bench", "governan
 # direction: graph/ is the bottom; ingest/ and export/ build on it; the API uses only the pipeline
 # (its core types and plugin registry) and the inbox of ingest/; the CLI and the benches take nothing
 # from api/ but the apps they start.
-INGEST_FACADE = ("ingest.pipeline", "ingest.inbox", "ingest.worker", "ingest.sources", "ingest.signatures")
+INGEST_FACADE = (
+    "ingest.pipeline",
+    "ingest.inbox",
+    "ingest.inboxes",
+    "ingest.worker",
+    "ingest.sources",
+    "ingest.signatures",
+)
 ALLOWED: dict[str, tuple[str, ...]] = {
     "graph": (),
     # Signatures (verifying evidence, signing exports) stand on their own: crypto libraries, no graph.

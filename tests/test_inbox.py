@@ -104,6 +104,56 @@ def test_the_same_delivery_raced_by_many_threads_is_stored_once(box: Inbox) -> N
     assert sum(not r.duplicate for r in results) >= 1 and len(results) == 8
 
 
+def test_done_entries_lose_their_raw_delivery_and_prune_forgets_them_after_the_retention(box: Inbox) -> None:
+    secret = "ghp_" + "A" * 36
+    box.put_many([delivery(1, payload={"token": secret}), delivery(2), delivery(3)])
+    with box.claim("w") as claim:
+        claim.done(claim.take(2))
+    done = sorted(box.dir(DONE).iterdir())
+    assert box.empty([done[0].name]) == 1 and done[0].stat().st_size == 0
+    # A worker stopped before it emptied the other one: the next prune does, and keeps the entry.
+    assert secret in done[1].read_text() or done[1].stat().st_size
+    assert box.prune(3600).emptied == 1 and done[1].stat().st_size == 0 and done[1].exists()
+    assert box.put(delivery(1)).duplicate  # remembered within the retention
+    pruned = box.prune(3600, now=time.time() + 7200)
+    assert (pruned.done, pruned.seen) == (2, 3) and box.counts()[DONE] == 0
+    again = box.put(delivery(1))  # forgotten: stored again (the worker's MERGE changes nothing)
+    assert not again.duplicate and box.counts()[PENDING] == 2
+
+
+def test_a_worker_lists_pending_once_for_a_run_of_claims_not_once_per_claim(
+    box: Inbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    box.put_many(delivery(n) for n in range(25))
+    listed: list[int] = []
+    names = Inbox.names
+
+    def counted(self: Inbox, state: str) -> list[str]:
+        found = names(self, state)
+        listed.append(len(found))
+        return found
+
+    monkeypatch.setattr(Inbox, "names", counted)
+    taken: list[str] = []
+    with box.claim("w") as claim:
+        while batch := claim.take(4):
+            claim.done(batch)
+            taken += [p.name for p in batch]
+        box.put(delivery(99))  # arrives after the list ran out: the next take lists again
+        late = claim.take(4)
+        claim.done(late)
+    assert len(taken) == 25 and taken == sorted(taken) and [p.name.split("-")[1] for p in late]
+    assert listed == [25, 0, 1], listed  # 25 claims of 4, and two empty looks, instead of one listing per claim
+
+
+def test_released_deliveries_are_taken_again_first(box: Inbox) -> None:
+    box.put_many(delivery(n) for n in range(6))
+    with box.claim("w") as claim:
+        first = claim.take(2)
+        claim.release(first)
+        assert [p.name for p in claim.take(2)] == [p.name for p in first]
+
+
 def test_a_non_ascii_or_surrogate_payload_is_stored_losslessly(box: Inbox) -> None:
     payload = {"title": "café ☕ \ud800", "n": 12345678901234567890}
     box.put(delivery(1, payload=payload))
@@ -297,6 +347,7 @@ def test_the_worker_writes_good_deliveries_and_quarantines_the_rest_with_reasons
     )
     lines = drain(settings, box, batch_size=2)
     assert box.counts() == {PENDING: 0, CLAIMED: 0, DONE: 2, QUARANTINE: 3, FAILED: 0}, lines
+    assert all(p.stat().st_size == 0 for p in box.dir(DONE).iterdir()), "a raw delivery stayed in done/"
     reasons = {e.get("id"): e.reason["reason"] for e in box.entries(QUARANTINE) if e.reason}
     assert "pull_request" in reasons["d-2"] and "unknown source 'nosuch'" in reasons["d-3"]
     assert "unknown github event type 'Merge Request Hook'" in reasons["d-4"]
