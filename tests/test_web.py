@@ -145,6 +145,13 @@ def test_sign_in_then_search_opens_the_change_with_its_verdict_and_two_gaps(page
     assert len(gaps) == 2, gaps
     assert gaps[0].startswith("needs 2 independent, non-stale approval(s)")
     assert "security-scan" in gaps[1]
+    # Every approval and piece of evidence shows how it arrived, as the answer has it (files: unverified).
+    query = '{ change(repo: "acme/shop", number: 42) { approvals { trust } evidence { trust } } }'
+    answer = httpx.post(
+        f"{site.url}/graphql", json={"query": query}, headers={"Authorization": f"Bearer {site.reader}"}
+    ).json()["data"]["change"]
+    expected = [a["trust"].lower() for a in answer["approvals"] + answer["evidence"]]
+    assert page.locator("td .trust").all_inner_texts() == expected and expected
     # Every fact says where it came from, with a link to its stored raw document.
     raw = page.locator("a[title='the stored raw document']").first
     raw.click()
