@@ -8,6 +8,7 @@ COPY api ./api
 COPY ingest ./ingest
 COPY export ./export
 COPY cli ./cli
+COPY collect ./collect
 RUN pip install --no-cache-dir -c requirements.lock . && useradd --create-home tracegraph
 USER tracegraph
 ENV TRACEGRAPH_HOME=/home/tracegraph/state

@@ -16,6 +16,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from collect.http import CollectError
 from export.archive import Unreadable
 from export.scope import ExportError, ExportNotFound
 from graph import local_neo4j
@@ -42,6 +43,7 @@ EXIT_CODES: dict[type[Exception], int] = {
     GitError: 2,
     MetricsError: 2,
     Unreadable: 2,
+    CollectError: 2,
 }
 USER_ERRORS = tuple(EXIT_CODES)
 
@@ -69,18 +71,20 @@ def user_errors(func: Callable[..., T]) -> Callable[..., T]:
 
 @contextlib.contextmanager
 def progress(label: str, total: int | None, unit: str) -> Iterator[Callable[..., None]]:
-    """A progress bar on stderr (gone when done); yields `advance(n=1, **fields)`."""
+    """A progress bar on stderr (gone when done); yields `advance(n=1, note=...)`, `note` shown after it
+    (a collector's rate-limit budget left, or why it waits)."""
     with Progress(
         TextColumn(label),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn(unit),
         TimeElapsedColumn(),
+        TextColumn("{task.fields[note]}"),
         console=Console(stderr=True),
         transient=True,
     ) as bar:
-        task = bar.add_task(unit, total=total)
-        yield lambda n=1, **fields: bar.advance(task, n)
+        task = bar.add_task(unit, total=total, note="")
+        yield lambda n=1, **fields: bar.update(task, advance=n, **fields)
 
 
 def report_rejection(rejection: Rejection) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from cli.access import audit, token
+from cli.collect import collect
 from cli.common import CHANGE_REF, check_external, fail, progress, report_rejection, user_errors
 from cli.export import export, verify_export
 from cli.git import ingest_git
@@ -231,6 +232,7 @@ main.add_command(metrics_command)
 main.add_command(verify_export)
 main.add_command(audit)
 main.add_command(inbox_command)
+main.add_command(collect)
 
 if __name__ == "__main__":
     main()

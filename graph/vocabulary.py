@@ -91,8 +91,25 @@ PROPERTIES: dict[Label, frozenset[str]] = {
         }
     ),
     Label.PERSON: frozenset({"name", "emails", "isBot", "aliases", "gitlabUsername", "pagerdutyId", "opsgenieId"}),
-    Label.REPOSITORY: frozenset({"url"}),
-    Label.SERVICE: frozenset({"tier", "owners"}),
+    # Besides its address, a repository records the protection of its default branch as a collector
+    # found it (classic branch protection and rulesets): evidence of its posture at that time.
+    Label.REPOSITORY: frozenset(
+        {
+            "url",
+            "defaultBranch",
+            "protected",
+            "requiredApprovals",
+            "dismissStaleReviews",
+            "requireCodeOwnerReviews",
+            "requireLastPushApproval",
+            "enforceAdmins",
+            "bypassActors",
+            "requiredChecks",
+            "postureSources",
+            "postureAt",
+        }
+    ),
+    Label.SERVICE: frozenset({"tier", "owners", "url", "description"}),
     Label.CHANGE: frozenset(
         {
             "repo",
@@ -112,6 +129,9 @@ PROPERTIES: dict[Label, frozenset[str]] = {
             "additions",
             "deletions",
             "changedFiles",
+            # The paths the pull request changes, as the provider's API lists them (webhooks carry
+            # none): risk areas are matched against these as well as against each commit's files.
+            "files",
             "contractIntent",
             "contractRisk",
             "contractTestEvidence",
