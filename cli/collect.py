@@ -170,8 +170,17 @@ async def _github_postures(graph: Graph, collector: Any) -> list[str]:
     "--api-url", default=github.DEFAULT_API, show_default=True, help="GitHub Enterprise Server: https://HOST/api/v3"
 )
 @click.option("--full", is_flag=True, help="Ignore the saved cursors and read everything again (back to --since).")
+@click.option(
+    "--page-size",
+    default=50,
+    show_default=True,
+    type=click.IntRange(1, 100),
+    help="Pull requests per GraphQL request (smaller pages when GitHub times out).",
+)
 @user_errors
-def collect_github(org: str | None, repos: tuple[str, ...], since: str | None, api_url: str, full: bool) -> None:
+def collect_github(
+    org: str | None, repos: tuple[str, ...], since: str | None, api_url: str, full: bool, page_size: int
+) -> None:
     """Pull requests (reviews, commits, checks, statuses), deployments, workflow runs and branch protection."""
     settings = get_settings()
     token = _token(
@@ -182,7 +191,9 @@ def collect_github(org: str | None, repos: tuple[str, ...], since: str | None, a
     for repo in repos:
         if not REPO.fullmatch(repo):
             fail(f"--repo {repo!r} is not a repository name; write it as owner/name")
-    options = github.Options(org=org, repos=list(repos), since=_since(since), api_url=api_url, full=full)
+    options = github.Options(
+        org=org, repos=list(repos), since=_since(since), api_url=api_url, full=full, page_size=page_size
+    )
     outcome = _collect(
         settings,
         "github",

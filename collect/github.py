@@ -133,11 +133,12 @@ class GitHubCollector:
     async def graphql(self, query: str, **variables: Any) -> dict[str, Any]:
         """The data of a GraphQL answer; rate-limit errors waited out, other errors raised clearly."""
         while True:
+            operation = query.split("(", 1)[0].split()[-1]
             reply = await self.api.request(
                 "POST",
                 self.graphql_url,
                 json={"query": query, "variables": variables},
-                kind="graphql",
+                kind=f"graphql {operation}",
                 resource="graphql",
             )
             self._check_scopes()
@@ -166,6 +167,13 @@ class GitHubCollector:
             said = "; ".join(str(e.get("message")) for e in errors)[:500]
             if "INSUFFICIENT_SCOPES" in kinds:
                 raise MissingScope(f"GITHUB_TOKEN lacks a scope GitHub's GraphQL API needs: {said}")
+            if "NOT_FOUND" in kinds and variables.get("owner") and not self.api.has_scope("repo"):
+                granted = ", ".join(sorted(self.api.granted_scopes or ())) or "no scopes"
+                raise MissingScope(
+                    f"GITHUB_TOKEN lacks the `repo` scope: GitHub says {variables['owner']}/{variables.get('name')} "
+                    f"does not exist, which is how a private repository looks to a token without it (the token "
+                    f"has {granted}); create a token with {DIALECT.needs}"
+                )
             if "NOT_FOUND" in kinds and variables.get("owner"):
                 raise CollectError(
                     f"GitHub has no repository {variables['owner']}/{variables.get('name')}, or GITHUB_TOKEN "
@@ -211,7 +219,7 @@ class GitHubCollector:
         url: str | None = f"/orgs/{org}/repos?per_page=100&type=all&sort=full_name"
         while url:
             before = saved.get(url) or {}
-            reply = await self.api.request("GET", url, etag=before.get("etag"), kind="rest")
+            reply = await self.api.request("GET", url, etag=before.get("etag"), kind="rest repositories")
             self._check_scopes()
             if reply.not_modified:
                 listed, following = before.get("repos") or [], before.get("next")
@@ -378,27 +386,29 @@ class GitHubCollector:
     # --- workflow runs (REST) ------------------------------------------------------------------
 
     async def workflow_runs(self, repo: str) -> AsyncIterator[Page]:
+        """Runs newest first, until those the last run saw. The first page of a fresh run carries the
+        ETag of the last one (a 304 says nothing is new, free of charge); a resumed run asks only for
+        runs created up to where it got (GitHub serves at most 1,000 runs per filtered listing, so a
+        long listing goes on in windows the same way)."""
         key = f"github:{repo.lower()}:workflow_runs"
         saved = await self.load(key)
         scan = NewestFirst(saved, since=self.options.since)
-        resumed = scan.after is not None
         seen: set[Any] = set()
-        while not scan.done:
-            created = _created_filter(scan.stop, scan.after)
+        more_windows = True
+        while not scan.done and more_windows:
+            upper = iso(scan.after)
             url: str | None = f"/repos/{repo}/actions/runs"
-            params: dict[str, Any] | None = {"per_page": 100, **({"created": created} if created else {})}
+            params: dict[str, Any] | None = {"per_page": 100, **({"created": f"<={upper}"} if upper else {})}
+            etag = saved.get("etag") if upper is None else None
             window = 0
-            first = True
             while url:
-                etag = saved.get("etag") if first and not resumed else None
-                reply = await self.api.request("GET", url, params=params, etag=etag, kind="rest")
+                reply = await self.api.request("GET", url, params=params, etag=etag, kind="rest workflow runs")
                 if reply.not_modified:
-                    scan.done = True  # the newest runs are what the last run saw
-                    yield Page(cursor=(key, saved))
+                    yield Page(cursor=(key, saved))  # the newest runs are what the last run saw
                     return
-                if first and not resumed:
-                    scan.extra["etag"] = reply.etag
-                first, params = False, None
+                if upper is None and params is not None:
+                    scan.extra["etag"] = reply.etag  # of the first page of a fresh run
+                etag, params = None, None
                 runs = (reply.body or {}).get("workflow_runs") or []
                 url = reply.next_link()
                 page = Page()
@@ -417,13 +427,10 @@ class GitHubCollector:
                     page.events.append(github_event("workflow_run", where, shape.workflow_run(run)))
                     page.records["workflow runs"] += 1
                 total = (reply.body or {}).get("total_count")
+                # A listing that ended before its total: GitHub's 1,000 cap; go on below the oldest run read.
                 more_windows = url is None and not scan.done and isinstance(total, int) and total > window
                 page.cursor = (key, scan.checkpoint(oldest, has_next=bool(url) or more_windows))
                 yield page
-                if scan.done:
-                    return
-            if not more_windows:
-                return
 
     # --- posture (REST) ------------------------------------------------------------------------
 
@@ -438,7 +445,9 @@ class GitHubCollector:
 
         async def fetch(url: str, missing: Any) -> Any:
             nonlocal changed
-            reply = await self.api.request("GET", url, etag=etags.get(url), kind="rest", allow=frozenset({403, 404}))
+            reply = await self.api.request(
+                "GET", url, etag=etags.get(url), kind="rest branch protection", allow=frozenset({403, 404})
+            )
             if reply.not_modified:
                 return bodies.get(url, missing)
             if reply.status == 403:
@@ -478,15 +487,3 @@ class GitHubCollector:
 
 class _NoAdmin(Exception):
     """GitHub would not show the branch protection (the token has no admin rights on the repository)."""
-
-
-def _created_filter(stop: str | None, upper: Any) -> str | None:
-    """The `created` filter of a runs listing: from the scan's stop up to where it got (inclusive)."""
-    upper = iso(upper)
-    if stop and upper:
-        return f"{stop}..{upper}"
-    if stop:
-        return f">={stop}"
-    if upper:
-        return f"<={upper}"
-    return None

@@ -392,8 +392,8 @@ class Api:
         where = f"{method} {_path(url)}"
         if isinstance(body, dict) and body.get("error") == "insufficient_scope":
             # GitLab names the scope the endpoint wants in the body.
-            wanted = str(body.get("scope") or d.needs)
-            return MissingScope(f"{d.token_variable} lacks the `{wanted}` scope that {where} needs ({status}: {said})")
+            wanted = " or ".join(f"`{s}`" for s in str(body.get("scope") or "").split()) or d.needs
+            return MissingScope(f"{d.token_variable} lacks the {wanted} scope that {where} needs ({status}: {said})")
         if missing := self.missing_scopes(response):
             granted = ", ".join(sorted(self.granted_scopes or ())) or "no scopes"
             return MissingScope(

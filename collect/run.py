@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -41,7 +42,11 @@ class Page:
 
 def digest(payload: Any) -> str:
     """A short digest of a payload's canonical JSON: the content part of a collected event's id."""
-    return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()[:20]
+    try:
+        raw = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # text that is not valid Unicode (a lone surrogate): the pipeline will refuse it
+        raw = json.dumps(payload, sort_keys=True).encode()
+    return hashlib.sha256(raw).hexdigest()[:20]
 
 
 def event(source: str, kind: str, key: str, payload: dict[str, Any]) -> Event:

@@ -65,10 +65,13 @@ class FakeRepo:
 
 
 def _page(items: list[Any], size: int, after: str | None) -> dict[str, Any]:
-    start = int(uncursor(after) or 0)
+    start = int((uncursor(after) or [0])[0])
     chunk = items[start : start + size]
     more = start + size < len(items)
-    return {"nodes": chunk, "pageInfo": {"hasNextPage": more, "endCursor": cursor(start + len(chunk)) if chunk else after}}
+    return {
+        "nodes": chunk,
+        "pageInfo": {"hasNextPage": more, "endCursor": cursor(start + len(chunk)) if chunk else after},
+    }
 
 
 class FakeGitHub(FakeApi):
@@ -154,7 +157,9 @@ class FakeGitHub(FakeApi):
         return Answer(404, {"message": "Not Found"})
 
     def org_repos(self, request: Request, org: str) -> Answer:
-        names = [n for n in self.orgs.get(org.lower(), []) if not self.repos[n.lower()].private or self.has_repo_scope()]
+        names = [
+            n for n in self.orgs.get(org.lower(), []) if not self.repos[n.lower()].private or self.has_repo_scope()
+        ]
         listed = [self.repos[n.lower()].rest() for n in sorted(names, key=str.lower)]
         size = int(request.query.get("per_page", 30))
         page = int(request.query.get("page", 1))
@@ -173,7 +178,11 @@ class FakeGitHub(FakeApi):
                 runs = [r for r in runs if r["created_at"] <= created[2:]]
             elif ".." in created:
                 low, high = created.split("..")
-                runs = [r for r in runs if (low == "*" or r["created_at"] >= low) and (high == "*" or r["created_at"] <= high)]
+                runs = [
+                    r
+                    for r in runs
+                    if (low == "*" or r["created_at"] >= low) and (high == "*" or r["created_at"] <= high)
+                ]
         size = int(request.query.get("per_page", 30))
         page = int(request.query.get("page", 1))
         last = max(1, math.ceil(len(runs) / size))
@@ -296,7 +305,14 @@ def actor(login: str) -> dict[str, Any]:
 
 def commit(oid: str, *, message: str, author: str, at: str) -> dict[str, Any]:
     person = {"name": author.title(), "email": f"{author}@example.com", "user": {"login": author}}
-    return {"oid": oid, "message": message, "authoredDate": at, "committedDate": at, "author": person, "committer": person}
+    return {
+        "oid": oid,
+        "message": message,
+        "authoredDate": at,
+        "committedDate": at,
+        "author": person,
+        "committer": person,
+    }
 
 
 def review(review_id: int, *, repo: str, number: int, reviewer: str, state: str, oid: str, at: str) -> dict[str, Any]:
