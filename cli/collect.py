@@ -9,44 +9,29 @@ from __future__ import annotations
 
 import re
 import sys
-from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import click
 from pydantic import SecretStr
 
 from cli.common import fail, progress, report_rejection, user_errors
 from collect import github, gitlab, opsgenie, pagerduty
-from collect.http import Api, Budget, Stats
-from collect.run import Page, drive
+from collect.http import Api, Provider
+from collect.run import Collector, Options, drive
 from graph import collect_state
 from graph.driver import Graph, run_with_graph
 from graph.models import RepositoryPosture
-from graph.settings import Settings, get_settings
+from graph.settings import get_settings
 from ingest.pipeline.feed import Summary
 from ingest.timestamps import iso
 
+F = TypeVar("F", bound=Callable[..., Any])
 REPO = re.compile(r"[\w.-]+/[\w.-]+")
-PROJECT = re.compile(r"[\w.-]+(?:/[\w.-]+)+")
+PATH = re.compile(r"[\w.-]+(?:/[\w.-]+)*")
 
 
-class Collector(Protocol):
-    def pages(self) -> AsyncIterator[Page]: ...
-
-
-@dataclass
-class Outcome:
-    summary: Summary
-    records: Counter[str]
-    stats: Stats
-    budgets: list[Budget]
-    notes: list[str] = field(default_factory=list)
-    points: int = 0
-
-
-def _token(value: SecretStr | None, variable: str, how: str) -> str:
+def _secret(value: SecretStr | None, variable: str, how: str) -> str:
     secret = value.get_secret_value().strip() if value is not None else ""
     if not secret:
         fail(f"{variable} is not set: {how}, then export {variable}=… (it is read from the environment only)")
@@ -62,28 +47,44 @@ def _since(value: str | None) -> str | None:
     return found
 
 
-def _collect(
-    settings: Settings,
-    provider: str,
-    primary: str,
-    open_api: Callable[[Callable[[Budget], None], Callable[[str, float], None]], Api],
+def _window(api: Provider, since_help: str, url_help: str = "") -> Callable[[F], F]:
+    """The options every collector takes: --since, --api-url and --full."""
+
+    def wrap(command: F) -> F:
+        command = click.option(
+            "--full", is_flag=True, help="Ignore the saved cursors and read everything again (back to --since)."
+        )(command)
+        command = click.option("--api-url", default=api.default_url, show_default=True, help=url_help or None)(command)
+        return click.option("--since", help=since_help)(command)  # type: ignore[return-value]
+
+    return wrap
+
+
+SINCE = "The first run goes back to this date (2026-01-31); later runs fetch what changed."
+
+
+def _run(
+    name: str,
+    api: Provider,
+    token: str,
+    options: Options,
     make: Callable[[Graph, Api, Callable[[str], None]], Collector],
+    primary: str,
     describe: Callable[[Graph, Any], Awaitable[list[str]]] | None = None,
-) -> Outcome:
-    """Run one collector to its end through the pipeline, with a progress bar that shows the budget left."""
+) -> None:
+    """Run one collector to its end through the pipeline (a progress bar shows the budget left), then report."""
+    settings = get_settings()
 
-    async def work(graph: Graph) -> Outcome:
-        with progress(f"collecting {provider}", None, primary) as advance:
-
-            def warn(message: str) -> None:
-                click.echo(f"warning: {message}", err=True)
-
-            api = open_api(
-                lambda budget: advance(0, note=f"budget: {budget.line()}"),
-                lambda reason, seconds: advance(0, note=f"waiting {seconds:.0f} s ({reason})"),
+    async def work(graph: Graph) -> tuple[Summary, Any, Api, Collector, list[str]]:
+        with progress(f"collecting {name}", None, primary) as advance:
+            client = api.client(
+                token,
+                api_url=options.api_url,
+                on_budget=lambda budget: advance(0, note=f"budget: {budget.line()}"),
+                on_wait=lambda reason, seconds: advance(0, note=f"waiting {seconds:.0f} s ({reason})"),
             )
-            async with api:
-                collector = make(graph, api, warn)
+            async with client:
+                collector = make(graph, client, lambda message: click.echo(f"warning: {message}", err=True))
                 summary, records = await drive(
                     graph,
                     collector.pages(),
@@ -92,35 +93,29 @@ def _collect(
                     on_page=lambda page: advance(page.records[primary]),
                 )
                 notes = await describe(graph, collector) if describe else []
-        return Outcome(summary, records, api.stats, list(api.budgets.values()), notes, getattr(collector, "points", 0))
+        return summary, records, client, collector, notes
 
-    return run_with_graph(settings, work, ensure=True)
-
-
-def _report(provider: str, outcome: Outcome, per: str) -> None:
-    records = ", ".join(f"{n} {kind}" for kind, n in outcome.records.items() if n) or "nothing new"
-    click.echo(f"{provider}: {records}")
-    click.echo(outcome.summary.line())
-    redacted = sum(outcome.summary.redactions.values())
-    if redacted:
+    summary, records, client, collector, notes = run_with_graph(settings, work, ensure=True)
+    click.echo(f"{name}: " + (", ".join(f"{n} {kind}" for kind, n in records.items() if n) or "nothing new"))
+    click.echo(summary.line())
+    if redacted := sum(summary.redactions.values()):
         click.echo(f"secrets redacted: {redacted}")
-    stats = outcome.stats
+    stats = client.stats
     kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(stats.requests.items()))
-    if outcome.points:
-        kinds += f"; GraphQL cost {outcome.points} points"
+    if points := getattr(collector, "points", 0):
+        kinds += f"; GraphQL cost {points} points"
     line = f"requests: {stats.total} ({kinds}; {stats.not_modified} not modified)"
-    if outcome.records[per]:
-        line += f"; {stats.total / outcome.records[per]:.3f} per {per.rstrip('s')}"
+    if records[primary]:
+        line += f"; {stats.total / records[primary]:.3f} per {primary.rstrip('s')}"
     if stats.waits:
         line += f"; waited {stats.waited:.0f} s ({len(stats.waits)} waits for rate limits or retries)"
     click.echo(line)
-    budgets = [b.line() for b in outcome.budgets if b.remaining is not None]
-    if budgets:
+    if budgets := [b.line() for b in client.budgets.values() if b.remaining is not None]:
         click.echo("budget left: " + ", ".join(budgets))
-    for note in outcome.notes:
+    for note in notes:
         click.echo(note)
-    if outcome.summary.rejected:
-        click.echo("rejected records were written to the quarantine folder with their reasons", err=True)
+    if summary.rejected:
+        click.echo(f"rejected records were written to {settings.quarantine_dir} with their reasons", err=True)
         sys.exit(1)
 
 
@@ -133,8 +128,9 @@ def collect() -> None:
 
 
 def _posture_line(found: RepositoryPosture) -> str:
+    where = f"posture of {found.full_name} ({found.default_branch})"
     if not found.protected:
-        return f"posture of {found.full_name} ({found.default_branch}): not protected"
+        return f"{where}: not protected"
     parts = [f"{found.required_approvals or 0} approval(s) required"]
     parts += [
         label
@@ -150,26 +146,18 @@ def _posture_line(found: RepositoryPosture) -> str:
         parts.append("may bypass: " + ", ".join(found.bypass_actors))
     if found.required_checks:
         parts.append("required checks: " + ", ".join(found.required_checks))
-    return f"posture of {found.full_name} ({found.default_branch}): " + "; ".join(parts)
+    return f"{where}: " + "; ".join(parts)
 
 
-async def _github_postures(graph: Graph, collector: Any) -> list[str]:
-    lines = []
-    for repo in collector.repositories:
-        found = await collect_state.posture(graph, repo)
-        if found is not None and found.posture_at is not None:
-            lines.append(_posture_line(found))
-    return lines
+async def _postures(graph: Graph, collector: Any) -> list[str]:
+    found = [await collect_state.posture(graph, repo) for repo in collector.repositories]
+    return [_posture_line(p) for p in found if p is not None and p.posture_at is not None]
 
 
 @collect.command("github")
 @click.option("--org", help="Every repository of this organisation (the token must see them).")
 @click.option("--repo", "repos", multiple=True, help="A repository owner/name (repeatable).")
-@click.option("--since", help="The first run goes back to this date (2026-01-31); later runs fetch what changed.")
-@click.option(
-    "--api-url", default=github.DEFAULT_API, show_default=True, help="GitHub Enterprise Server: https://HOST/api/v3"
-)
-@click.option("--full", is_flag=True, help="Ignore the saved cursors and read everything again (back to --since).")
+@_window(github.API, SINCE, "GitHub Enterprise Server: https://HOST/api/v3")
 @click.option(
     "--page-size",
     default=50,
@@ -182,27 +170,24 @@ def collect_github(
     org: str | None, repos: tuple[str, ...], since: str | None, api_url: str, full: bool, page_size: int
 ) -> None:
     """Pull requests (reviews, commits, checks, statuses), deployments, workflow runs and branch protection."""
-    settings = get_settings()
-    token = _token(
-        settings.github_token, "GITHUB_TOKEN", "create a token with the `repo` scope (and `read:org` for --org)"
-    )
+    how = "create a token with the `repo` scope (and `read:org` for --org)"
+    token = _secret(get_settings().github_token, "GITHUB_TOKEN", how)
     if not org and not repos:
         fail("name an organisation (--org acme) or repositories (--repo acme/shop)")
-    for repo in repos:
-        if not REPO.fullmatch(repo):
-            fail(f"--repo {repo!r} is not a repository name; write it as owner/name")
+    if bad := [r for r in repos if not REPO.fullmatch(r)]:
+        fail(f"--repo {bad[0]!r} is not a repository name; write it as owner/name")
     options = github.Options(
         org=org, repos=list(repos), since=_since(since), api_url=api_url, full=full, page_size=page_size
     )
-    outcome = _collect(
-        settings,
+    _run(
         "github",
-        "pull requests",
-        lambda on_budget, on_wait: github.client(token, api_url=api_url, on_budget=on_budget, on_wait=on_wait),
+        github.API,
+        token,
+        options,
         lambda graph, api, warn: github.GitHubCollector(graph, api, options, warn=warn),
-        _github_postures,
+        "pull requests",
+        _postures,
     )
-    _report("github", outcome, "pull requests")
 
 
 # --- GitLab ---------------------------------------------------------------------------------------
@@ -211,72 +196,66 @@ def collect_github(
 @collect.command("gitlab")
 @click.option("--group", "groups", multiple=True, help="Every project of this group and its subgroups (repeatable).")
 @click.option("--project", "projects", multiple=True, help="A project group/sub/name (repeatable).")
-@click.option("--since", help="The first run goes back to this date (2026-01-31); later runs fetch what changed.")
-@click.option("--api-url", default=gitlab.DEFAULT_API, show_default=True, help="Self-managed: https://HOST/api/v4")
-@click.option("--full", is_flag=True, help="Ignore the saved cursors and read everything again (back to --since).")
+@_window(gitlab.API, SINCE, "Self-managed GitLab: https://HOST/api/v4")
 @user_errors
 def collect_gitlab(
     groups: tuple[str, ...], projects: tuple[str, ...], since: str | None, api_url: str, full: bool
 ) -> None:
     """Merge requests (approvals, commits, changed paths), pipelines with their jobs, and deployments."""
-    settings = get_settings()
-    token = _token(settings.gitlab_token, "GITLAB_TOKEN", "create a personal or group access token with `read_api`")
+    token = _secret(get_settings().gitlab_token, "GITLAB_TOKEN", "create an access token with `read_api`")
     if not groups and not projects:
         fail("name a group (--group acme) or projects (--project acme/shop)")
-    for path in (*groups, *projects):
-        if not (PROJECT.fullmatch(path) or re.fullmatch(r"[\w.-]+", path)):
-            fail(f"{path!r} is not a GitLab path; write it as group/subgroup/project")
+    if bad := [p for p in (*groups, *projects) if not PATH.fullmatch(p)]:
+        fail(f"{bad[0]!r} is not a GitLab path; write it as group/subgroup/project")
     options = gitlab.Options(
         groups=list(groups), projects=list(projects), since=_since(since), api_url=api_url, full=full
     )
-    outcome = _collect(
-        settings,
+    _run(
         "gitlab",
-        "merge requests",
-        lambda on_budget, on_wait: gitlab.client(token, api_url=api_url, on_budget=on_budget, on_wait=on_wait),
+        gitlab.API,
+        token,
+        options,
         lambda graph, api, warn: gitlab.GitLabCollector(graph, api, options, warn=warn),
+        "merge requests",
     )
-    _report("gitlab", outcome, "merge requests")
 
 
 # --- PagerDuty and Opsgenie -----------------------------------------------------------------------
 
 
 @collect.command("pagerduty")
-@click.option("--since", help="The first run goes back to this date [a year back]; later runs fetch what changed.")
-@click.option("--api-url", default=pagerduty.DEFAULT_API, show_default=True)
-@click.option("--full", is_flag=True, help="Ignore the saved cursors and read everything again (back to --since).")
+@_window(pagerduty.API, "The first run goes back to this date [a year back]; later runs fetch what changed.")
 @user_errors
 def collect_pagerduty(since: str | None, api_url: str, full: bool) -> None:
     """Services, and incidents with their log entries (triggered, acknowledged, resolved, ...)."""
-    settings = get_settings()
-    token = _token(settings.pagerduty_token, "PAGERDUTY_TOKEN", "create a read-only REST API key")
-    options = pagerduty.Options(since=_since(since), api_url=api_url, full=full)
-    outcome = _collect(
-        settings,
+    token = _secret(get_settings().pagerduty_token, "PAGERDUTY_TOKEN", "create a read-only REST API key")
+    options = Options(since=_since(since), api_url=api_url, full=full)
+    _run(
         "pagerduty",
-        "incident events",
-        lambda on_budget, on_wait: pagerduty.client(token, api_url=api_url, on_budget=on_budget, on_wait=on_wait),
+        pagerduty.API,
+        token,
+        options,
         lambda graph, api, warn: pagerduty.PagerDutyCollector(graph, api, options, warn=warn),
+        "incident events",
     )
-    _report("pagerduty", outcome, "incident events")
 
 
 @collect.command("opsgenie")
-@click.option("--since", help="Only alerts updated since this date; later runs fetch what changed.")
-@click.option("--api-url", default=opsgenie.DEFAULT_API, show_default=True, help="EU: https://api.eu.opsgenie.com")
-@click.option("--full", is_flag=True, help="Ignore the saved cursors and read everything again (back to --since).")
+@_window(
+    opsgenie.API,
+    "Only alerts updated since this date; later runs fetch what changed.",
+    "EU: https://api.eu.opsgenie.com",
+)
 @user_errors
 def collect_opsgenie(since: str | None, api_url: str, full: bool) -> None:
     """Alerts with their logs (created, acknowledged, closed)."""
-    settings = get_settings()
-    key = _token(settings.opsgenie_api_key, "OPSGENIE_API_KEY", "create an API key with the Read access right")
-    options = opsgenie.Options(since=_since(since), api_url=api_url, full=full)
-    outcome = _collect(
-        settings,
+    key = _secret(get_settings().opsgenie_api_key, "OPSGENIE_API_KEY", "create an API key with the Read access right")
+    options = Options(since=_since(since), api_url=api_url, full=full)
+    _run(
         "opsgenie",
-        "alerts",
-        lambda on_budget, on_wait: opsgenie.client(key, api_url=api_url, on_budget=on_budget, on_wait=on_wait),
+        opsgenie.API,
+        key,
+        options,
         lambda graph, api, warn: opsgenie.OpsgenieCollector(graph, api, options, warn=warn),
+        "alerts",
     )
-    _report("opsgenie", outcome, "alerts")

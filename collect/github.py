@@ -24,9 +24,9 @@ from typing import Any
 from collect import github_query as q
 from collect import github_shapes as shape
 from collect.cursor import NewestFirst, earlier
-from collect.http import Api, Clock, CollectError, Dialect, MissingScope, ServerBusy
-from collect.run import Page, event
-from graph import collect_state
+from collect.http import Api, CollectError, Dialect, MissingScope, Provider, ServerBusy
+from collect.run import Collector, Page, event
+from collect.run import Options as BaseOptions
 from graph.driver import Graph
 from ingest.pipeline.events import Event
 from ingest.timestamps import iso, now
@@ -64,28 +64,16 @@ def graphql_url(api_url: str) -> str:
     return base[: -len("/v3")] + "/graphql" if base.endswith("/api/v3") else base + "/graphql"
 
 
-def client(
-    token: str,
-    *,
-    api_url: str = DEFAULT_API,
-    clock: Clock | None = None,
-    on_budget: Callable[..., None] | None = None,
-    on_wait: Callable[[str, float], None] | None = None,
-) -> Api:
-    """An API client for GitHub (or a GitHub Enterprise Server at `api_url`)."""
-    return Api(
-        api_url,
-        dialect=DIALECT,
-        headers={
-            "Authorization": f"Bearer {token}",
-            "Accept": "application/vnd.github+json",
-            "X-GitHub-Api-Version": "2022-11-28",
-            "User-Agent": "tracegraph-collect",
-        },
-        clock=clock,
-        on_budget=on_budget,
-        on_wait=on_wait,
-    )
+API = Provider(
+    DIALECT,
+    DEFAULT_API,
+    lambda token: {
+        "Authorization": f"Bearer {token}",
+        "Accept": "application/vnd.github+json",
+        "X-GitHub-Api-Version": "2022-11-28",
+    },
+)
+client = API.client
 
 
 def github_event(kind: str, key: str, payload: dict[str, Any]) -> Event:
@@ -98,35 +86,28 @@ def _epoch(value: Any) -> float | None:
 
 
 @dataclass
-class Options:
-    """What to collect: an organisation's repositories and/or named ones, from when."""
+class Options(BaseOptions):
+    """An organisation's repositories and/or named ones; pull requests per GraphQL request."""
 
     org: str | None = None
     repos: list[str] = field(default_factory=list)
-    since: str | None = None
-    api_url: str = DEFAULT_API
-    full: bool = False
     page_size: int = 50
 
 
-class GitHubCollector:
+class GitHubCollector(Collector):
     """Reads GitHub's API page by page and yields the pages of events (see collect.run.drive)."""
 
+    options: Options
+
     def __init__(self, graph: Graph, api: Api, options: Options, *, warn: Callable[[str], None] = lambda _: None):
-        self.graph = graph
-        self.api = api
-        self.options = options
-        self.warn = warn
-        self.graphql_url = graphql_url(options.api_url)
-        self.api_url = options.api_url.rstrip("/")
+        super().__init__(graph, api, options, warn=warn)
+        self.api_url = (options.api_url or DEFAULT_API).rstrip("/")
+        self.graphql_url = graphql_url(self.api_url)
         self.default_branch: dict[str, str | None] = {}
         self.repo_objects: dict[str, dict[str, Any]] = {}
         self.points = 0
         self.repositories: list[str] = []
         self._scope_warned = False
-
-    async def load(self, key: str) -> dict[str, Any]:
-        return {} if self.options.full else await collect_state.load_cursor(self.graph, key)
 
     # --- GraphQL -------------------------------------------------------------------------------
 

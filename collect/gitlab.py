@@ -22,9 +22,9 @@ from typing import Any
 from urllib.parse import quote
 
 from collect.cursor import OldestFirst
-from collect.http import Api, Clock, Dialect
-from collect.run import Page, event
-from graph import collect_state
+from collect.http import Api, Dialect, Provider
+from collect.run import Collector, Page, event
+from collect.run import Options as BaseOptions
 from graph.driver import Graph
 from ingest.pipeline.events import Event
 from ingest.timestamps import iso
@@ -45,23 +45,8 @@ DIALECT = Dialect(
 )
 
 
-def client(
-    token: str,
-    *,
-    api_url: str = DEFAULT_API,
-    clock: Clock | None = None,
-    on_budget: Callable[..., None] | None = None,
-    on_wait: Callable[[str, float], None] | None = None,
-) -> Api:
-    """An API client for gitlab.com or a self-managed GitLab at `api_url` (…/api/v4)."""
-    return Api(
-        api_url,
-        dialect=DIALECT,
-        headers={"PRIVATE-TOKEN": token, "Accept": "application/json", "User-Agent": "tracegraph-collect"},
-        clock=clock,
-        on_budget=on_budget,
-        on_wait=on_wait,
-    )
+API = Provider(DIALECT, DEFAULT_API, lambda token: {"PRIVATE-TOKEN": token, "Accept": "application/json"})
+client = API.client
 
 
 def gitlab_event(kind: str, key: str, payload: dict[str, Any]) -> Event:
@@ -69,12 +54,11 @@ def gitlab_event(kind: str, key: str, payload: dict[str, Any]) -> Event:
 
 
 @dataclass
-class Options:
+class Options(BaseOptions):
+    """Groups (their subgroups' projects too) and named projects."""
+
     groups: list[str] = field(default_factory=list)
     projects: list[str] = field(default_factory=list)
-    since: str | None = None
-    api_url: str = DEFAULT_API
-    full: bool = False
 
 
 def _project(p: dict[str, Any]) -> dict[str, Any]:
@@ -102,18 +86,14 @@ def head_at(versions: list[dict[str, Any]], at: Any) -> str | None:
     return found[-1][2] if found else None
 
 
-class GitLabCollector:
+class GitLabCollector(Collector):
     """Reads GitLab's API page by page and yields the pages of events (see collect.run.drive)."""
 
-    def __init__(self, graph: Graph, api: Api, options: Options, *, warn: Callable[[str], None] = lambda _: None):
-        self.graph = graph
-        self.api = api
-        self.options = options
-        self.warn = warn
-        self.projects: list[dict[str, Any]] = []
+    options: Options
 
-    async def load(self, key: str) -> dict[str, Any]:
-        return {} if self.options.full else await collect_state.load_cursor(self.graph, key)
+    def __init__(self, graph: Graph, api: Api, options: Options, *, warn: Callable[[str], None] = lambda _: None):
+        super().__init__(graph, api, options, warn=warn)
+        self.projects: list[dict[str, Any]] = []
 
     async def all_pages(self, url: str, params: dict[str, Any] | None = None) -> list[Any]:
         """Every item of a Link-paginated list."""

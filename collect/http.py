@@ -96,6 +96,34 @@ class Dialect:
     needs: str = ""
 
 
+@dataclass(frozen=True)
+class Provider:
+    """A provider's API: its dialect, where it answers by default, and how a credential is sent."""
+
+    dialect: Dialect
+    default_url: str
+    headers: Callable[[str], dict[str, str]]
+
+    def client(
+        self,
+        token: str,
+        *,
+        api_url: str | None = None,
+        clock: Clock | None = None,
+        on_budget: Callable[[Budget], None] | None = None,
+        on_wait: Callable[[str, float], None] | None = None,
+    ) -> Api:
+        """A client for this provider at `api_url` (a self-hosted server) or its public API."""
+        return Api(
+            api_url or self.default_url,
+            dialect=self.dialect,
+            headers={**self.headers(token), "User-Agent": "tracegraph-collect"},
+            clock=clock,
+            on_budget=on_budget,
+            on_wait=on_wait,
+        )
+
+
 @dataclass
 class Reply:
     """A response the caller reads: status, JSON body, ETag and pagination links."""

@@ -15,17 +15,14 @@ webhook's form. Offsets go at most 20,000 deep: a list that long stops there wit
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 from collect.cursor import NewestFirst
-from collect.http import Api, Clock, Dialect
-from collect.run import Page, event
-from graph import collect_state
-from graph.driver import Graph
+from collect.http import Dialect, Provider
+from collect.run import Collector, Page, event
 from ingest.pipeline.events import Event
 
 DEFAULT_API = "https://api.opsgenie.com"
@@ -43,30 +40,8 @@ DIALECT = Dialect(
 )
 
 
-def client(
-    key: str,
-    *,
-    api_url: str = DEFAULT_API,
-    clock: Clock | None = None,
-    on_budget: Callable[..., None] | None = None,
-    on_wait: Callable[[str, float], None] | None = None,
-) -> Api:
-    """An API client for Opsgenie (https://api.eu.opsgenie.com for the EU instance)."""
-    return Api(
-        api_url,
-        dialect=DIALECT,
-        headers={"Authorization": f"GenieKey {key}", "Accept": "application/json", "User-Agent": "tracegraph-collect"},
-        clock=clock,
-        on_budget=on_budget,
-        on_wait=on_wait,
-    )
-
-
-@dataclass
-class Options:
-    since: str | None = None
-    api_url: str = DEFAULT_API
-    full: bool = False
+API = Provider(DIALECT, DEFAULT_API, lambda key: {"Authorization": f"GenieKey {key}", "Accept": "application/json"})
+client = API.client
 
 
 def epoch_ms(value: Any) -> int | None:
@@ -109,17 +84,8 @@ def alert_payload(alert: dict[str, Any], action: str, at: Any) -> dict[str, Any]
     }
 
 
-class OpsgenieCollector:
+class OpsgenieCollector(Collector):
     """Reads Opsgenie's API page by page and yields the pages of events (see collect.run.drive)."""
-
-    def __init__(self, graph: Graph, api: Api, options: Options, *, warn: Callable[[str], None] = lambda _: None):
-        self.graph = graph
-        self.api = api
-        self.options = options
-        self.warn = warn
-
-    async def load(self, key: str) -> dict[str, Any]:
-        return {} if self.options.full else await collect_state.load_cursor(self.graph, key)
 
     async def pages(self) -> AsyncIterator[Page]:
         key = "opsgenie:alerts"

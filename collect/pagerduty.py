@@ -13,15 +13,12 @@ would go deeper is halved); the cursor keeps the window and offset of the last p
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from collect.http import Api, Clock, Dialect
-from collect.run import Page, event
-from graph import collect_state
-from graph.driver import Graph
+from collect.http import Dialect, Provider
+from collect.run import Collector, Page, event
 from ingest.pipeline.events import Event
 from ingest.timestamps import iso
 
@@ -60,34 +57,12 @@ DIALECT = Dialect(
 )
 
 
-def client(
-    token: str,
-    *,
-    api_url: str = DEFAULT_API,
-    clock: Clock | None = None,
-    on_budget: Callable[..., None] | None = None,
-    on_wait: Callable[[str, float], None] | None = None,
-) -> Api:
-    """An API client for PagerDuty's REST API."""
-    return Api(
-        api_url,
-        dialect=DIALECT,
-        headers={
-            "Authorization": f"Token token={token}",
-            "Accept": "application/vnd.pagerduty+json;version=2",
-            "User-Agent": "tracegraph-collect",
-        },
-        clock=clock,
-        on_budget=on_budget,
-        on_wait=on_wait,
-    )
-
-
-@dataclass
-class Options:
-    since: str | None = None
-    api_url: str = DEFAULT_API
-    full: bool = False
+API = Provider(
+    DIALECT,
+    DEFAULT_API,
+    lambda token: {"Authorization": f"Token token={token}", "Accept": "application/vnd.pagerduty+json;version=2"},
+)
+client = API.client
 
 
 def _time(value: str) -> datetime:
@@ -160,17 +135,8 @@ def log_entry_event(entry: dict[str, Any]) -> Event | None:
     return event(SOURCE, kind, f"incident:{incident['id']}:{entry['id']}", payload)
 
 
-class PagerDutyCollector:
+class PagerDutyCollector(Collector):
     """Reads PagerDuty's API page by page and yields the pages of events (see collect.run.drive)."""
-
-    def __init__(self, graph: Graph, api: Api, options: Options, *, warn: Callable[[str], None] = lambda _: None):
-        self.graph = graph
-        self.api = api
-        self.options = options
-        self.warn = warn
-
-    async def load(self, key: str) -> dict[str, Any]:
-        return {} if self.options.full else await collect_state.load_cursor(self.graph, key)
 
     async def pages(self) -> AsyncIterator[Page]:
         async for page in self.services():

@@ -21,13 +21,39 @@ from typing import Any
 
 import orjson
 
+from collect.http import Api
 from graph import collect_state
 from graph.driver import Graph
-from graph.writer import WriteBehind
 from ingest.pipeline.events import Event, Rejection
-from ingest.pipeline.feed import Feeder, Summary
+from ingest.pipeline.feed import Summary, behind_a_writer
 from ingest.pipeline.prepare import Pipeline
 from ingest.timestamps import now
+
+
+@dataclass
+class Options:
+    """What every collection is told: from when, which API, and whether to ignore the saved cursors."""
+
+    since: str | None = None
+    api_url: str | None = None
+    full: bool = False
+
+
+class Collector:
+    """What every collector has: the graph its cursors live in, its API client, options, a warning line."""
+
+    def __init__(self, graph: Graph, api: Api, options: Options, *, warn: Callable[[str], None] = lambda _: None):
+        self.graph = graph
+        self.api = api
+        self.options = options
+        self.warn = warn
+
+    async def load(self, key: str) -> dict[str, Any]:
+        """A cursor's saved state (nothing with --full: everything is read again)."""
+        return {} if self.options.full else await collect_state.load_cursor(self.graph, key)
+
+    def pages(self) -> AsyncIterator[Page]:
+        raise NotImplementedError
 
 
 @dataclass
@@ -76,14 +102,7 @@ async def drive(
     pipeline: Pipeline | None = None,
 ) -> tuple[Summary, Counter[str]]:
     """Feed every page through the pipeline, write it, then save its cursor; the summary and record counts."""
-    writer = WriteBehind(graph)
-    feeder = Feeder(
-        pipeline or Pipeline(),
-        writer.submit,
-        quarantine_dir=quarantine_dir,
-        on_reject=on_reject,
-        busy=lambda: writer.busy,
-    )
+    feeder, writer = behind_a_writer(graph, pipeline, quarantine_dir=quarantine_dir, on_reject=on_reject)
     records: Counter[str] = Counter()
     started = asyncio.get_running_loop().time()
     try:

@@ -69,6 +69,24 @@ ORIGIN_PROPERTIES = frozenset({"source", "sourceEventId", "receivedAt"})
 # in these writes nothing, so the first arrival is the one kept.
 TRANSPORT_PROPERTIES = ORIGIN_PROPERTIES | {"location", "via"}
 
+# Besides its address, a repository records the protection of its default branch as a collector found
+# it (classic branch protection and rulesets): evidence of its posture at that time.
+REPOSITORY_POSTURE = frozenset(
+    {
+        "defaultBranch",
+        "protected",
+        "requiredApprovals",
+        "dismissStaleReviews",
+        "requireCodeOwnerReviews",
+        "requireLastPushApproval",
+        "enforceAdmins",
+        "bypassActors",
+        "requiredChecks",
+        "postureSources",
+        "postureAt",
+    }
+)
+
 PROPERTIES: dict[Label, frozenset[str]] = {
     Label.AGENT_SESSION: frozenset(
         {
@@ -91,24 +109,7 @@ PROPERTIES: dict[Label, frozenset[str]] = {
         }
     ),
     Label.PERSON: frozenset({"name", "emails", "isBot", "aliases", "gitlabUsername", "pagerdutyId", "opsgenieId"}),
-    # Besides its address, a repository records the protection of its default branch as a collector
-    # found it (classic branch protection and rulesets): evidence of its posture at that time.
-    Label.REPOSITORY: frozenset(
-        {
-            "url",
-            "defaultBranch",
-            "protected",
-            "requiredApprovals",
-            "dismissStaleReviews",
-            "requireCodeOwnerReviews",
-            "requireLastPushApproval",
-            "enforceAdmins",
-            "bypassActors",
-            "requiredChecks",
-            "postureSources",
-            "postureAt",
-        }
-    ),
+    Label.REPOSITORY: frozenset({"url"}) | REPOSITORY_POSTURE,
     Label.SERVICE: frozenset({"tier", "owners", "url", "description"}),
     Label.CHANGE: frozenset(
         {

@@ -25,6 +25,7 @@ from graph import collect_state, repository
 from graph.policy import load_policy
 from graph.settings import Settings
 from graph.snapshot import Snapshot, snapshot
+from graph.vocabulary import REPOSITORY_POSTURE
 from ingest import examples as ex
 from tests.conftest import load, run_graph
 from tests.fakes import github as gh
@@ -34,19 +35,6 @@ TOKEN = "tok-collect-7f3a9c1e5b2d"  # no known token shape: only our own care ke
 REPO = "Acme/Shop"
 C1, HEAD, MERGE = ex.sha("pr42-c1"), ex.sha("pr42-head"), ex.sha("pr42-merge")
 ROOT = Path(__file__).resolve().parents[1]
-POSTURE = {
-    "defaultBranch",
-    "protected",
-    "requiredApprovals",
-    "dismissStaleReviews",
-    "requireCodeOwnerReviews",
-    "requireLastPushApproval",
-    "enforceAdmins",
-    "bypassActors",
-    "requiredChecks",
-    "postureSources",
-    "postureAt",
-}
 
 
 def run_github(settings: Settings, fake: gh.FakeGitHub, clock: FakeClock | None = None, **options: Any) -> Run:
@@ -272,9 +260,11 @@ def comparable(snap: Snapshot) -> tuple[list[str], list[str]]:
         label = key.split(":", 1)[0]
         if label == "SourceEvent":
             continue
-        drop = {"source", "sourceEventId"} | {"Change": {"files"}, "Commit": {"files"}, "Repository": POSTURE}.get(
-            label, set()
-        )
+        drop = {"source", "sourceEventId"} | {
+            "Change": {"files"},
+            "Commit": {"files"},
+            "Repository": REPOSITORY_POSTURE,
+        }.get(label, set())
         nodes.append(
             f"{key} {json.dumps({k: v for k, v in json.loads(props).items() if k not in drop}, sort_keys=True)}"
         )

@@ -24,6 +24,7 @@ import pytest
 
 from collect import github, gitlab, opsgenie, pagerduty
 from collect.http import Api, MissingScope
+from collect.run import Options
 from graph import repository
 from graph.settings import Settings
 from graph.snapshot import snapshot
@@ -222,7 +223,7 @@ SPECS = [
         build=pagerduty_fake,
         client=pagerduty.client,
         make=lambda graph, api, warn, fake: pagerduty.PagerDutyCollector(
-            graph, api, pagerduty.Options(since="2026-01-01", api_url=fake.url), warn=warn
+            graph, api, Options(since="2026-01-01", api_url=fake.url), warn=warn
         ),
         listing="GET /log_entries",
         small=(pagerduty, "LIMIT", 4),
@@ -239,7 +240,7 @@ SPECS = [
         build=opsgenie_fake,
         client=opsgenie.client,
         make=lambda graph, api, warn, fake: opsgenie.OpsgenieCollector(
-            graph, api, opsgenie.Options(api_url=fake.url), warn=warn
+            graph, api, Options(api_url=fake.url), warn=warn
         ),
         listing="GET /v2/alerts",
         small=(opsgenie, "LIMIT", 2),
