@@ -120,6 +120,7 @@ def _run(
 
 
 @click.group()
+@user_errors
 def collect() -> None:
     """Load an existing organisation's history from a provider's API (credentials from the environment)."""
 

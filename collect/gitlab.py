@@ -96,14 +96,31 @@ class GitLabCollector(Collector):
         self.projects: list[dict[str, Any]] = []
 
     async def all_pages(self, url: str, params: dict[str, Any] | None = None) -> list[Any]:
-        """Every item of a Link-paginated list."""
+        """Every item of a Link-paginated list (a list that is not there is an error naming it)."""
+        return await self.maybe_pages(url, params, optional=False) or []
+
+    async def maybe_pages(
+        self, url: str, params: dict[str, Any] | None = None, *, optional: bool = True
+    ) -> list[Any] | None:
+        """Every item of a Link-paginated list, or None when the list is not there (404) and `optional`."""
         found: list[Any] = []
         next_url: str | None = url
+        allow = frozenset({404}) if optional else frozenset()
         while next_url:
-            reply = await self.api.request("GET", next_url, params=params)
+            reply = await self.api.request("GET", next_url, params=params, allow=allow)
+            if reply.status == 404:
+                return None
             found += reply.body if isinstance(reply.body, list) else []
             next_url, params = reply.next_link(), None
         return found
+
+    async def changed_paths(self, base: str) -> list[str]:
+        """The paths a merge request changes: GET …/diffs (GitLab 15.7+), else the older …/changes."""
+        diffs = await self.maybe_pages(f"{base}/diffs", {"per_page": PER_PAGE})
+        if diffs is None:
+            reply = await self.api.request("GET", f"{base}/changes")
+            diffs = (reply.body or {}).get("changes") or []
+        return sorted({p for d in diffs if isinstance(d, dict) for p in (d.get("new_path"), d.get("old_path")) if p})
 
     async def pages(self) -> AsyncIterator[Page]:
         seen: dict[int, dict[str, Any]] = {}
@@ -158,13 +175,12 @@ class GitLabCollector(Collector):
     async def merge_request_events(self, project: dict[str, Any], mr: dict[str, Any]) -> list[Event]:
         base = f"/projects/{project['id']}/merge_requests/{mr['iid']}"
         commits = await self.all_pages(f"{base}/commits", {"per_page": PER_PAGE})
-        diffs = await self.all_pages(f"{base}/diffs", {"per_page": PER_PAGE})
+        files = await self.changed_paths(base)
         notes = await self.all_pages(f"{base}/notes", {"per_page": PER_PAGE, "sort": "asc", "order_by": "created_at"})
         versions = await self.all_pages(f"{base}/versions", {"per_page": PER_PAGE})
         where = f"{project['path_with_namespace'].lower()}!{mr['iid']}"
         ordered = list(reversed(commits))  # the API lists newest first; hooks oldest first
         head = next((c for c in commits if c.get("id") == mr.get("sha")), commits[0] if commits else None)
-        files = sorted({p for d in diffs for p in (d.get("new_path"), d.get("old_path")) if p})
         labels = [{"title": label} for label in mr.get("labels") or [] if isinstance(label, str)]
         author = mr.get("author") or {}
         attributes = {

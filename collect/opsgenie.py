@@ -110,7 +110,11 @@ class OpsgenieCollector(Collector):
 
     async def alert_events(self, listed: dict[str, Any]) -> list[Event]:
         ident = quote(str(listed["id"]), safe="")
-        reply = await self.api.request("GET", f"/v2/alerts/{ident}", params={"identifierType": "id"})
+        reply = await self.api.request(
+            "GET", f"/v2/alerts/{ident}", params={"identifierType": "id"}, allow=frozenset({404})
+        )
+        if reply.status == 404:
+            return []  # deleted since it was listed
         alert = {**listed, **((reply.body or {}).get("data") or {})}
         events = []
         offset: str | None = None
