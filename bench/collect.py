@@ -148,6 +148,7 @@ async def collect_once(graph: Graph, url: str, repos: list[str]) -> dict[str, An
             "records": records,
             "requests": Counter(api.stats.requests),
             "not_modified": api.stats.not_modified,
+            "network": api.stats.seconds,
             "points": collector.points,
             "events": summary.read,
             "rejected": len(summary.rejected),
@@ -155,7 +156,7 @@ async def collect_once(graph: Graph, url: str, repos: list[str]) -> dict[str, An
         }
 
 
-def report(label: str, run: dict[str, Any], prs: int) -> None:
+def report(label: str, run: dict[str, Any], prs: int, latency: float) -> None:
     requests = run["requests"]
     pr_data = sum(requests[k] for k in PR_DATA)
     total = sum(requests.values())
@@ -163,6 +164,8 @@ def report(label: str, run: dict[str, Any], prs: int) -> None:
     written = run["written"]
     lines = [
         f"{label}: {run['seconds']:.1f} s wall, {run['events']:,} events ({run['rejected']} rejected)",
+        f"  waiting for answers {run['network']:.1f} s (the latency alone: {total * latency:.1f} s);"
+        f" reading, the pipeline and writing {run['seconds'] - run['network']:.1f} s",
         f"  records: {dict(run['records'])}",
         f"  requests: {total:,} ({kinds}; {run['not_modified']} were 304)",
         f"  pull request / review / commit / check data: {pr_data:,} requests"
@@ -194,9 +197,9 @@ def main() -> None:
             f"organisation: {prs:,} pull requests in {len(repos)} repositories, {args.latency * 1000:.0f} ms a request"
         )
         first = run_with_graph(settings, lambda g: collect_once(g, url, repos))
-        report("first run (everything)", first, prs)
+        report("first run (everything)", first, prs, args.latency)
         second = run_with_graph(settings, lambda g: collect_once(g, url, repos))
-        report("second run (nothing changed)", second, prs)
+        report("second run (nothing changed)", second, prs, args.latency)
         scale = 50_000 / prs
         pr_data = sum(first["requests"][k] for k in PR_DATA) * scale
         rest = sum(v for k, v in first["requests"].items() if k.startswith("rest")) * scale

@@ -24,7 +24,7 @@ from typing import Any
 from collect import github_query as q
 from collect import github_shapes as shape
 from collect.cursor import NewestFirst, earlier
-from collect.http import Api, CollectError, Dialect, MissingScope, Provider, ServerBusy
+from collect.http import MAX_LIMIT_WAITS, Api, CollectError, Dialect, MissingScope, Provider, ServerBusy
 from collect.run import Collector, Page, event
 from collect.run import Options as BaseOptions
 from graph.driver import Graph
@@ -113,6 +113,7 @@ class GitHubCollector(Collector):
 
     async def graphql(self, query: str, **variables: Any) -> dict[str, Any]:
         """The data of a GraphQL answer; rate-limit errors waited out, other errors raised clearly."""
+        limited = 0
         while True:
             operation = query.split("(", 1)[0].split()[-1]
             reply = await self.api.request(
@@ -139,11 +140,15 @@ class GitHubCollector(Collector):
                 return data
             kinds = {e.get("type") for e in errors}
             if "RATE_LIMITED" in kinds:
+                limited += 1
+                if limited > MAX_LIMIT_WAITS:
+                    raise CollectError("GitHub kept answering RATE_LIMITED; run the command again later (it resumes)")
+                # Points spent: wait for the reset GitHub named; a minute when it named none, or one already
+                # past (waiting for a past reset would be no wait at all: the next request would hammer).
                 budget = self.api.budget("graphql")
-                budget.remaining = 0
-                if budget.reset_at is None:
-                    budget.reset_at = self.api.clock.now() + 60
-                await self.api.respect("graphql")
+                delay = budget.reset_at - self.api.clock.now() + 1 if budget.reset_at is not None else 0.0
+                await self.api.wait("GitHub GraphQL points spent until their reset", delay if delay > 1 else 60.0)
+                budget.remaining = None  # unknown until the next answer says
                 continue
             said = "; ".join(str(e.get("message")) for e in errors)[:500]
             if "INSUFFICIENT_SCOPES" in kinds:
@@ -175,13 +180,13 @@ class GitHubCollector(Collector):
 
     async def pages(self) -> AsyncIterator[Page]:
         """Every page of every repository, in order; each carries the cursor to save after it."""
-        names: dict[str, None] = {}
+        names: dict[str, str] = {}  # by lower-cased name: GitHub ignores case in repository names
         if self.options.org:
             async for page in self._org_repositories(names):
                 yield page
         for name in self.options.repos:
-            names.setdefault(name, None)
-        self.repositories = list(names)
+            names.setdefault(name.lower(), name)
+        self.repositories = list(names.values())
         for repo in self.repositories:
             async for page in self.pull_requests(repo):
                 yield page
@@ -192,7 +197,7 @@ class GitHubCollector(Collector):
             async for page in self.posture(repo):
                 yield page
 
-    async def _org_repositories(self, names: dict[str, None]) -> AsyncIterator[Page]:
+    async def _org_repositories(self, names: dict[str, str]) -> AsyncIterator[Page]:
         org = self.options.org or ""
         key = f"github:org:{org.lower()}"
         saved = (await self.load(key)).get("pages") or {}
@@ -209,7 +214,7 @@ class GitHubCollector(Collector):
                 following = reply.next_link()
             pages[url] = {"etag": reply.etag or before.get("etag"), "repos": listed, "next": following}
             for name, branch in listed:
-                names.setdefault(name, None)
+                names.setdefault(name.lower(), name)
                 self.default_branch.setdefault(name.lower(), branch)
             url = following
         yield Page(cursor=(key, {"pages": pages}), records=Counter({"repositories": len(names)}))

@@ -160,6 +160,8 @@ class Stats:
     requests: Counter[str] = field(default_factory=Counter)
     not_modified: int = 0
     retries: int = 0
+    # Seconds spent waiting for answers (not for rate limits): the network's share of a run.
+    seconds: float = 0.0
     waits: list[tuple[str, float]] = field(default_factory=list)
 
     @property
@@ -313,9 +315,11 @@ class Api:
         limit_waits = 0
         while True:
             await self.respect(resource)
+            sent = time.monotonic()
             try:
                 response = await self.client.request(method, url, params=params, json=json, headers=headers)
             except httpx.TransportError as exc:
+                self.stats.seconds += time.monotonic() - sent
                 failures += 1
                 self.stats.requests[kind] += 1
                 if failures > self.max_retries:
@@ -327,6 +331,7 @@ class Api:
                 await self._backoff(failures, f"{exc.__class__.__name__} on {_path(url)}")
                 continue
             self.stats.requests[kind] += 1
+            self.stats.seconds += time.monotonic() - sent
             found = self.dialect.resource_header and response.headers.get(self.dialect.resource_header)
             self._read_budget(response, found or resource)
             self._read_scopes(response)

@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from cli.main import main
 from collect import github
 from graph import collect_state, repository
 from graph.policy import load_policy
@@ -627,7 +629,8 @@ def _cli(settings: Settings, fake: gh.FakeGitHub, *args: str) -> subprocess.Pope
 
 
 def _big(fake: gh.FakeGitHub) -> None:
-    repo = fake.repo(REPO)
+    # No default branch, so no posture: its observation time would differ between any two runs.
+    repo = fake.repo(REPO, default_branch=None)
     for n in range(1, 61):
         at = f"2026-04-{1 + n % 28:02d}T{n % 24:02d}:{n % 60:02d}:00Z"
         sha = ex.sha(f"k{n}")
@@ -656,9 +659,7 @@ def _big(fake: gh.FakeGitHub) -> None:
 def test_a_run_killed_with_sigkill_resumes_and_ends_with_the_same_graph(settings: Settings) -> None:
     with gh.FakeGitHub(TOKEN) as fake:
         _big(fake)
-        done = _cli(settings, fake)
-        out, err = done.communicate(timeout=300)
-        assert done.returncode == 0, err
+        run_github(settings, fake, page_size=10)  # the same collection, uninterrupted, in this process
         pages = fake.count("graphql:PullRequests")
         assert pages == 6  # 60 pull requests, 10 a page
         uninterrupted = run_graph(settings, snapshot)
@@ -696,30 +697,28 @@ def test_the_token_is_never_stored_logged_or_exported(
         shop(fake)
         fake.repo(REPO).prs[42]["title"] = "a title that is not valid for the graph \ud800"  # rejected -> quarantine
         run = run_github(settings, fake)
-        proc = _cli(settings, fake, "--full")
-        out, err = proc.communicate(timeout=300)
+        env = {
+            "GITHUB_TOKEN": TOKEN,
+            "NEO4J_URI": settings.neo4j_uri or "",
+            "NEO4J_PASSWORD": settings.neo4j_password or "",
+            "TRACEGRAPH_HOME": str(settings.home),
+        }
+        args = ["collect", "github", "--repo", REPO, "--api-url", fake.url, "--full"]
+        collected = CliRunner(env=env).invoke(main, args)
     assert fake.tokens_seen == {f"Bearer {TOKEN}"}  # it did travel, in the Authorization header
     assert run.summary.rejected, "the odd title should have been quarantined"
     graph = run_graph(settings, lambda g: snapshot(g, with_travel=True))
     quarantine = "".join(p.read_text(errors="replace") for p in settings.quarantine_dir.rglob("*") if p.is_file())
-    exported = subprocess.run(
-        [sys.executable, "-m", "cli.main", "export", "--change", "acme/shop#42", "--out", str(tmp_path / "bundle")],
-        cwd=ROOT,
-        env={
-            **os.environ,
-            "NEO4J_URI": settings.neo4j_uri or "",
-            "NEO4J_PASSWORD": settings.neo4j_password or "",
-            "TRACEGRAPH_HOME": str(settings.home),
-        },
-        capture_output=True,
-        text=True,
+    exported = CliRunner(env=env).invoke(
+        main, ["export", "--change", "acme/shop#42", "--out", str(tmp_path / "bundle")]
     )
+    assert exported.exit_code == 0, exported.output
+    assert collected.exit_code == 1 and "rejected" in collected.output  # the odd title, parked
     bundle = "".join(p.read_text(errors="replace") for p in (tmp_path / "bundle").rglob("*") if p.is_file())
-    assert exported.returncode == 0, exported.stderr
     for where, text in {
         "graph": "\n".join(graph.nodes + graph.edges),
         "quarantine": quarantine,
-        "cli output": out + err,
+        "cli output": collected.output + exported.output,
         "logs": caplog.text,
         "export": bundle,
     }.items():

@@ -192,3 +192,30 @@ def test_an_api_that_does_not_answer_is_retried_then_named() -> None:
     with pytest.raises(ServerBusy) as raised:
         asyncio.run(main())
     assert "127.0.0.1:9" in str(raised.value) and len(clock.slept) == 6 and TOKEN not in str(raised.value)
+
+
+def test_graphql_rate_limited_with_its_reset_already_past_waits_a_minute_not_zero() -> None:
+    """GitHub's GraphQL answers 200 with a RATE_LIMITED error; a reset it names that is already past
+    (clocks differ) must still be a wait, or the next request would follow at once, and again."""
+    clock = FakeClock()
+    limited = {"data": None, "errors": [{"type": "RATE_LIMITED", "message": "API rate limit exceeded for user ID 1."}]}
+    past = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(time.time()) - 5)}
+
+    class GraphQL(Scripted):
+        def route(self, request: Request) -> Answer:
+            return Answer(200, {"data": {"viewer": {"login": "carol"}}})
+
+    async def main(fake: GraphQL) -> dict[str, Any]:
+        async with github.client(TOKEN, api_url=fake.url, clock=clock) as api:
+            collector = github.GitHubCollector(None, api, github.Options(api_url=fake.url))  # type: ignore[arg-type]
+            return await collector.graphql("query Viewer { viewer { login } }")
+
+    with GraphQL() as fake:
+        fake.faults.append(Fault("POST", 200, limited, past, times=2))
+        data = asyncio.run(main(fake))
+        fake.faults.append(Fault("POST", 200, limited, past, times=1000))
+        with pytest.raises(CollectError) as raised:
+            asyncio.run(main(fake))
+    assert data == {"viewer": {"login": "carol"}}
+    assert clock.slept[:2] == [60.0, 60.0]
+    assert "RATE_LIMITED" in str(raised.value) and "resumes" in str(raised.value)
