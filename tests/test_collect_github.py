@@ -500,7 +500,8 @@ def test_workflow_runs_follow_link_pages_and_the_org_listing_is_cached_by_etag(s
             for i in range(210)
         ]
         fake.repo("Acme/Docs", default_branch=None)
-        run = run_github(settings, fake, org="acme", repos=[])
+        # Named again in another case: GitHub ignores case in repository names, so it is read once.
+        run = run_github(settings, fake, org="acme", repos=["acme/shop"])
         assert run.records["workflow runs"] == 210
         assert fake.count("GET /repos/Acme/Shop/actions/runs") == 3  # Link: next, next, last
         assert run.collector.repositories == ["Acme/Docs", "Acme/Shop"]
