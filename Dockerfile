@@ -12,6 +12,7 @@ COPY governance ./governance
 COPY mcp_server ./mcp_server
 COPY web ./web
 COPY trust ./trust
+COPY collect ./collect
 RUN pip install --no-cache-dir -c requirements.lock . && useradd --create-home tracegraph
 USER tracegraph
 ENV TRACEGRAPH_HOME=/home/tracegraph/state

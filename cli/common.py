@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from collect.http import CollectError
 from export.archive import Unreadable
 from export.scope import ExportError, ExportNotFound
 from governance.audit_period import AuditPeriodError
@@ -61,6 +62,7 @@ EXIT_CODES: dict[type[Exception], int] = {
     TrustError: 2,
     KeyProblem: 2,
     InboxUnavailable: 2,
+    CollectError: 2,
 }
 USER_ERRORS = tuple(EXIT_CODES)
 
@@ -121,19 +123,26 @@ def user_errors(func: Callable[..., T]) -> Callable[..., T]:
 
 @contextlib.contextmanager
 def progress(label: str, total: int | None, unit: str) -> Iterator[Callable[..., None]]:
-    """A progress bar on stderr (gone when done); yields `advance(n=1, **fields)`."""
-    # The label may hold a stored name (a repository's): shown as text, never read as rich markup.
+    """A progress bar on stderr (gone when done); yields `advance(n=1, note=...)`, `note` shown after it
+    (a collector's rate-limit budget left, or why it waits)."""
     with Progress(
         TextColumn(escape(line(label))),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn(unit),
         TimeElapsedColumn(),
+        TextColumn("{task.fields[note]}"),
         console=Console(stderr=True),
         transient=True,
     ) as bar:
-        task = bar.add_task(unit, total=total)
-        yield lambda n=1, **fields: bar.advance(task, n)
+        task = bar.add_task(unit, total=total, note="")
+
+        def advance(n: int = 1, **fields: Any) -> None:
+            if "note" in fields:  # a note may name a repository: text, never rich markup or terminal codes
+                fields["note"] = escape(line(fields["note"]))
+            bar.update(task, advance=n, **fields)
+
+        yield advance
 
 
 def report_rejection(rejection: Rejection) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from cli.access import audit, token
+from cli.collect import collect
 from cli.common import CHANGE_REF, check_external, echo, fail, progress, report_rejection, user_errors
 from cli.export import export, verify_export
 from cli.gate import gate
@@ -302,6 +303,7 @@ main.add_command(exception)
 main.add_command(status)
 main.add_command(drill)
 main.add_command(audit_period)
+main.add_command(collect)
 
 if __name__ == "__main__":
     main()

@@ -265,3 +265,21 @@ class IncidentAnswer(Incident):
     """`incident(id)`: the incident and its postmortems (its suspects come from graph.trace)."""
 
     postmortems: list[Postmortem] = Field(default_factory=list)
+
+
+class RepositoryPosture(Model):
+    """How a repository's default branch was protected when a collector last looked (None: not known)."""
+
+    full_name: str
+    url: str | None = None
+    default_branch: str | None = None
+    protected: bool | None = None
+    required_approvals: int | None = None
+    dismiss_stale_reviews: bool | None = None
+    require_code_owner_reviews: bool | None = None
+    require_last_push_approval: bool | None = None
+    enforce_admins: bool | None = None
+    bypass_actors: list[str] = Field(default_factory=list)
+    required_checks: list[str] = Field(default_factory=list)
+    posture_sources: list[str] = Field(default_factory=list)
+    posture_at: datetime | None = None

@@ -78,6 +78,13 @@ class Settings(BaseSettings):
     token_cache_seconds: float = Field(
         default=5.0, ge=0, validation_alias=AliasChoices("TRACEGRAPH_TOKEN_CACHE_SECONDS")
     )
+    # Credentials of the collectors (`tracegraph collect …`): read from the environment only, sent only
+    # in request headers, never stored, logged or written to the graph. A GitHub App installation token
+    # (ghs_…) works as GITHUB_TOKEN too.
+    github_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("GITHUB_TOKEN", "GH_TOKEN"))
+    gitlab_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("GITLAB_TOKEN"))
+    pagerduty_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("PAGERDUTY_TOKEN"))
+    opsgenie_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("OPSGENIE_API_KEY"))
     # Webhook secrets by variable name (filled from the environment, see the module docstring).
     webhook_secrets: dict[str, SecretStr] = Field(default_factory=dict)
 

@@ -271,7 +271,7 @@ def build_change(raw: dict[str, Any], policy: Policy) -> Change:
 
     risk = policy.risk_area(
         labels=c.get("labels") or [],
-        files=[f for k in commits for f in k.files],
+        files=[f for k in commits for f in k.files] + list(c.get("files") or []),
         declared=[s.risk_area for s in sessions if s.risk_area],
     )
     area = policy.areas[risk]

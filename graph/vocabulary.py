@@ -99,6 +99,24 @@ ORIGIN_PROPERTIES = frozenset({"source", "sourceEventId", "receivedAt"})
 # in these writes nothing, so the first arrival is the one kept.
 TRANSPORT_PROPERTIES = ORIGIN_PROPERTIES | {"location", "via"}
 
+# Besides its address, a repository records the protection of its default branch as a collector found
+# it (classic branch protection and rulesets): evidence of its posture at that time.
+REPOSITORY_POSTURE = frozenset(
+    {
+        "defaultBranch",
+        "protected",
+        "requiredApprovals",
+        "dismissStaleReviews",
+        "requireCodeOwnerReviews",
+        "requireLastPushApproval",
+        "enforceAdmins",
+        "bypassActors",
+        "requiredChecks",
+        "postureSources",
+        "postureAt",
+    }
+)
+
 PROPERTIES: dict[Label, frozenset[str]] = {
     Label.AGENT_SESSION: frozenset(
         {
@@ -121,8 +139,8 @@ PROPERTIES: dict[Label, frozenset[str]] = {
         }
     ),
     Label.PERSON: frozenset({"name", "emails", "isBot", "aliases", "gitlabUsername", "pagerdutyId", "opsgenieId"}),
-    Label.REPOSITORY: frozenset({"url"}),
-    Label.SERVICE: frozenset({"tier", "owners"}),
+    Label.REPOSITORY: frozenset({"url"}) | REPOSITORY_POSTURE,
+    Label.SERVICE: frozenset({"tier", "owners", "url", "description"}),
     Label.CHANGE: frozenset(
         {
             "repo",
@@ -142,6 +160,9 @@ PROPERTIES: dict[Label, frozenset[str]] = {
             "additions",
             "deletions",
             "changedFiles",
+            # The paths the pull request changes, as the provider's API lists them (webhooks carry
+            # none): risk areas are matched against these as well as against each commit's files.
+            "files",
             "contractIntent",
             "contractRisk",
             "contractTestEvidence",

@@ -11,10 +11,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from graph.driver import Graph
-from graph.writer import WriteBehind
 from ingest import parallel
 from ingest.pipeline.events import Event, Rejection, Unreadable
-from ingest.pipeline.feed import Feeder, Summary
+from ingest.pipeline.feed import Summary, behind_a_writer
 from ingest.pipeline.prepare import Pipeline, text_suffixes
 from ingest.reader import list_files
 
@@ -29,14 +28,7 @@ async def feed_and_write(
 ) -> Summary:
     """Prepare events and write them behind the reader: what every in-process driver does."""
     started = time.monotonic()
-    writer = WriteBehind(graph)
-    feeder = Feeder(
-        pipeline or Pipeline(),
-        writer.submit,
-        quarantine_dir=quarantine_dir,
-        on_reject=on_reject,
-        busy=lambda: writer.busy,
-    )
+    feeder, writer = behind_a_writer(graph, pipeline, quarantine_dir=quarantine_dir, on_reject=on_reject)
     try:
         for item in items:
             await feeder.feed(item)

@@ -213,7 +213,12 @@ INCIDENT = fixture("pagerduty", "v3.incident.triggered.json")["event"]["data"]
 @pytest.mark.parametrize(
     ("payload", "kind", "reason"),
     [
-        (fixture("pagerduty", "v3.service.updated.json"), None, "unknown pagerduty event type 'service.updated'"),
+        # service.* events are read (a Service); other resources are not.
+        (
+            {"event": {"event_type": "escalation_policy.updated", "data": {"id": "PEP1"}}},
+            None,
+            "unknown pagerduty event type 'escalation_policy.updated'",
+        ),
         ({"event": {"event_type": "incident.triggered", "data": None}}, None, "has no data object"),
         ({"event": {"event_type": "incident.triggered", "data": {"type": "incident"}}}, None, "has no data.id"),
         (

@@ -328,7 +328,7 @@ def test_signed_deliveries_of_types_no_source_reads_are_ignored_not_stored(clien
     response = client.post("/webhooks/github", content=body, headers=headers)
     assert response.status_code == 200 and response.json()["status"] == "ignored"
     assert "github issues" in response.json()["reason"]
-    pd = _json({"event": {"id": "01SVC", "event_type": "service.updated", "data": {"id": "PSVC"}}})
+    pd = _json({"event": {"id": "01EP", "event_type": "escalation_policy.updated", "data": {"id": "PEP1"}}})
     signed = {"X-PagerDuty-Signature": signatures.pagerduty_signature(PAGERDUTY_SECRET, pd)}
     assert client.post("/webhooks/pagerduty", content=pd, headers=signed).json()["status"] == "ignored"
     assert stored(inbox) == []

@@ -18,6 +18,9 @@ ACCESS = (
     "CREATE INDEX auditentry_at IF NOT EXISTS FOR (a:AuditEntry) ON (a.at)",
 )
 
+# Where each collector stopped, by resource (graph.queries.collect).
+COLLECT = ("CREATE CONSTRAINT collectcursor_id IF NOT EXISTS FOR (c:CollectCursor) REQUIRE c.id IS UNIQUE",)
+
 # What the metrics reads want beyond graph.vocabulary.INDEXED (which also needs AgentSession.startedAt):
 # with (service, startedAt) one service's deployments, and its neighbours before and after the
 # window, are a single seek instead of a walk over every service's deployments in the range.
@@ -48,4 +51,4 @@ def statements() -> list[str]:
     """The DDL, built only from the closed vocabulary and the constants above."""
     ddl = [unique_constraint(label, key) for label, key in KEYS.items()]
     ddl += [property_index(label, prop) for label, props in INDEXED.items() for prop in props]
-    return ddl + list(ACCESS) + list(METRICS) + list(GOVERNANCE) + list(WEB)
+    return ddl + list(ACCESS) + list(COLLECT) + list(METRICS) + list(GOVERNANCE) + list(WEB)

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from graph.batch import Batch
-from graph.writer import WriteStats
+from graph.driver import Graph
+from graph.writer import WriteBehind, WriteStats
 from ingest import quarantine
 from ingest.pipeline.events import Event, Rejected, Rejection, Unreadable
 from ingest.pipeline.prepare import Pipeline, raw_text
@@ -103,3 +104,22 @@ class Feeder:
         if len(self.pending):
             batch, self.pending = self.pending, Batch()
             await self.sink(batch)
+
+
+def behind_a_writer(
+    graph: Graph,
+    pipeline: Pipeline | None = None,
+    *,
+    quarantine_dir: Path | None,
+    on_reject: Callable[[Rejection], None] | None = None,
+) -> tuple[Feeder, WriteBehind]:
+    """A Feeder whose batches a WriteBehind writes while the driver reads on: how in-process drivers start."""
+    writer = WriteBehind(graph)
+    feeder = Feeder(
+        pipeline or Pipeline(),
+        writer.submit,
+        quarantine_dir=quarantine_dir,
+        on_reject=on_reject,
+        busy=lambda: writer.busy,
+    )
+    return feeder, writer

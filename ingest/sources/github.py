@@ -41,6 +41,7 @@ from ingest.sources.github_payloads import (
     repo_name,
     require_repo,
 )
+from ingest.sources.github_posture import branch_protection
 from ingest.sources.shared import ZERO_SHA, add_commit_stub
 from ingest.trailers import ai_links, parse_trailers
 
@@ -48,9 +49,19 @@ from ingest.trailers import ai_links, parse_trailers
 
 
 def pull_request(event: Event) -> Batch:
-    """A pull_request event (any action) -> the Change, its repository, author, commits, sessions."""
+    """A pull_request event (any action) -> the Change, its repository, author, commits, sessions.
+
+    A collected pull request also lists the paths it changes (`files`, as GET /pulls/{n}/files names
+    them); webhooks never do. They feed risk areas like the files of its commits.
+    """
     batch = Batch()
-    add_change(batch, event, event.payload, what="pull_request")
+    change = add_change(batch, event, event.payload, what="pull_request")
+    files = event.payload.get("files")
+    if isinstance(files, list):
+        paths = {text(get(f, "filename")) or text(f) for f in files}
+        paths |= {text(get(f, "previous_filename")) for f in files}
+        version = event.version(get(event.payload, "pull_request", "updated_at"))
+        batch.node(Label.CHANGE, change, version=version, origin=event.origin, files=sorted(p for p in paths if p))
     return batch
 
 
@@ -392,6 +403,8 @@ SOURCE = Source(
         "deployment": deployment,
         "deployment_status": deployment_status,
         "deployment_protection_rule": deployment_protection_rule,
+        # Read by `tracegraph collect github`, not sent by webhooks (see github_posture).
+        "branch_protection": branch_protection,
     },
     infer_type=infer_type,
     webhook=Webhook(

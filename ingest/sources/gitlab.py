@@ -51,10 +51,18 @@ APPROVING = {"approval": "APPROVED", "approved": "APPROVED", "unapproval": "DISM
 
 
 def merge_request(event: Event) -> Batch:
-    """A merge request hook (any action) -> the Change, its project, head commit, sessions, approvals."""
+    """A merge request hook (any action) -> the Change, its project, head commit, sessions, approvals.
+
+    A collected merge request also lists the paths it changes (`files`, as GET …/diffs names them);
+    hooks never do. They feed risk areas like the files of its commits.
+    """
     payload = event.payload
     batch = Batch()
     change, repo, iid = add_merge_request(batch, event, payload)
+    if isinstance(payload.get("files"), list):
+        paths = {text(get(f, key)) for f in payload["files"] for key in ("new_path", "old_path")}
+        version = event.version(gitlab_time(get(payload, "object_attributes", "updated_at")))
+        batch.node(Label.CHANGE, change, version=version, origin=event.origin, files=sorted(p for p in paths if p))
     state = APPROVING.get(lower(get(payload, "object_attributes", "action")) or "")
     if state:
         _add_approval(batch, event, payload, state, change=change, repo=repo, iid=iid)

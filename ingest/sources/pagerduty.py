@@ -234,6 +234,32 @@ def _v2(event: Event) -> Batch:
     return batch
 
 
+# --- services ---------------------------------------------------------------------------------
+
+
+def service_event(event: Event) -> Batch:
+    """A V3 `service.*` event (sent by webhooks, and made by `tracegraph collect pagerduty` from the
+    services list) -> the Service, by name (incidents name their service by the same summary)."""
+    body = get(event.payload, "event")
+    data = get(body, "data")
+    kind = text(get(body, "event_type")) or event.type or ""
+    if not isinstance(data, dict):
+        raise Rejected(f"pagerduty {kind} event has no data object")
+    batch = Batch()
+    name = text(data.get("name")) or text(data.get("summary"))
+    if name is None or kind == "service.deleted":
+        return batch  # a deleted service leaves its history in place
+    batch.node(
+        Label.SERVICE,
+        name,
+        version=event.version(get(body, "occurred_at")),
+        origin=event.origin,
+        url=text(data.get("html_url")),
+        description=redact(text(data.get("description"))),
+    )
+    return batch
+
+
 # --- dispatch ---------------------------------------------------------------------------------
 
 
@@ -242,6 +268,8 @@ def incident_event(event: Event) -> Batch:
     if isinstance(event.payload.get("messages"), list):
         return _v2(event)
     kind = text(get(event.payload, "event", "event_type")) or event.type or ""
+    if kind.startswith("service."):
+        return service_event(event)
     return _v3(event, kind)
 
 
@@ -259,6 +287,9 @@ V3_TYPES = (
     "incident.status_update_published",
     "incident.triggered",
     "incident.unacknowledged",
+    "service.created",
+    "service.updated",
+    "service.deleted",
 )
 V2_TYPE = "messages"
 
@@ -286,7 +317,11 @@ SOURCE = Source(
         (*V3_TYPES, V2_TYPE),
         incident_event,
         # Any incident.* type, including ones PagerDuty adds later, is a status update.
-        lambda kind: kind == V2_TYPE or (kind.startswith("incident.") and len(kind) > len("incident.")),
+        lambda kind: (
+            kind == V2_TYPE
+            or (kind.startswith("incident.") and len(kind) > len("incident."))
+            or kind in ("service.created", "service.updated", "service.deleted")
+        ),
     ),
     infer_type=infer_type,
     webhook=Webhook(
