@@ -79,9 +79,7 @@ class Settings(BaseSettings):
         default=5.0, ge=0, validation_alias=AliasChoices("TRACEGRAPH_TOKEN_CACHE_SECONDS")
     )
     # Credentials of the collectors (`tracegraph collect …`): read from the environment only, sent only
-    # in request headers, never stored, logged or written to the graph. A GitHub App installation token
-    # (ghs_…) works as GITHUB_TOKEN too.
-    github_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("GITHUB_TOKEN", "GH_TOKEN"))
+    # in request headers, never stored, logged or written to the graph. GitHub's is `github_token` below.
     gitlab_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("GITLAB_TOKEN"))
     pagerduty_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("PAGERDUTY_TOKEN"))
     opsgenie_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("OPSGENIE_API_KEY"))
@@ -90,10 +88,13 @@ class Settings(BaseSettings):
 
     # The caller's own API token for commands that act as a person (`tracegraph exception grant`, `mcp`).
     token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("TRACEGRAPH_TOKEN"))
-    # Answering GitHub: deployment protection rule callbacks and `tracegraph/verdict` commit statuses.
-    # The token (a GitHub App installation token or a fine-grained token with deployments and statuses
-    # write) is sent only to github_api_url, never logged.
-    github_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("TRACEGRAPH_GITHUB_TOKEN"))
+    # GitHub's token, for collecting (`tracegraph collect github`, read scopes) and for answering GitHub
+    # (deployment protection rule callbacks and `tracegraph/verdict` commit statuses: deployments and
+    # statuses write). A GitHub App installation token (ghs_…) or a fine-grained token; TRACEGRAPH_GITHUB_TOKEN
+    # first, else GITHUB_TOKEN or GH_TOKEN. Sent only in request headers to the API it is for, never logged.
+    github_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("TRACEGRAPH_GITHUB_TOKEN", "GITHUB_TOKEN", "GH_TOKEN")
+    )
     github_api_url: str = Field(
         default="https://api.github.com", validation_alias=AliasChoices("TRACEGRAPH_GITHUB_API_URL")
     )
