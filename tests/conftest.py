@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import socket
@@ -145,9 +146,13 @@ def api(settings: Settings, role: str | None = "reader") -> Iterator[TestClient]
         yield client
 
 
-def load(settings: Settings, envelopes: list[dict[str, Any]]) -> Summary:
-    """Ingest envelopes the way `tracegraph ingest` reads them."""
-    events = [to_event(e, json.dumps(e), f"test:{i}", source=None, type=None) for i, e in enumerate(envelopes)]
+def load(settings: Settings, envelopes: list[dict[str, Any]], *, via: str = "") -> Summary:
+    """Ingest envelopes the way `tracegraph ingest` reads them; `via` says how they arrived (e.g.
+    `webhook:github`, as the webhook route and worker would say), which sets their trust."""
+    events = [
+        dataclasses.replace(to_event(e, json.dumps(e), f"test:{i}", source=None, type=None), via=via)
+        for i, e in enumerate(envelopes)
+    ]
     return run_graph(
         settings,
         lambda g: ingest_events(g, events, quarantine_dir=settings.quarantine_dir),  # type: ignore[arg-type]

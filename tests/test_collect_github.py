@@ -280,13 +280,20 @@ def comparable(snap: Snapshot) -> tuple[list[str], list[str]]:
 
 
 def _answer(settings: Settings) -> dict[str, Any]:
-    """The five-minute answer for acme/shop#42, without its commits' own file lists (see the test)."""
+    """The five-minute answer for acme/shop#42, without its commits' own file lists (see the test) and
+    without who vouched for each fact: both ways in are `provider` trust, one naming the API, the other
+    the webhook."""
     policy = load_policy()
     found = run_graph(settings, lambda g: repository.change(g, policy, repo="acme/shop", number=42))
     assert found is not None
     answer = found.model_dump(mode="json")
     for commit in answer["commits"]:
         commit.pop("files")
+    for fact in answer["approvals"] + answer["evidence"]:
+        assert fact.pop("trust_by") in (
+            "github API, read with the organisation's credentials",
+            "github webhook, signature checked",
+        )
     return answer
 
 
@@ -307,7 +314,7 @@ def test_a_collected_pull_request_and_its_webhooks_give_the_same_graph(settings:
         assert not collected.summary.rejected
         from_api, api_answer = run_graph(settings, snapshot), _answer(settings)
         run_graph(settings, repository.delete_all)
-        summary = load(settings, webhooks(fake))
+        summary = load(settings, webhooks(fake), via="webhook:github")  # verified deliveries: provider trust
         assert not summary.rejected
         from_webhooks, webhook_answer = run_graph(settings, snapshot), _answer(settings)
     assert comparable(from_api) == comparable(from_webhooks)
@@ -394,6 +401,7 @@ def test_a_stale_approval_reads_the_same_from_the_api_and_from_webhooks(settings
                 at="2026-01-05T12:00:00Z",
             ),
         ],
+        via="webhook:github",
     )
     webhook_answer = _answer(settings)
     for answer in (api_answer, webhook_answer):

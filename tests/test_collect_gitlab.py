@@ -190,6 +190,11 @@ def answer(settings: Settings) -> dict[str, Any]:
     result = found.model_dump(mode="json")
     for commit in result["commits"]:
         commit.pop("files")  # hooks name each commit's paths, the API the merge request's (see GitHub's test)
+    for fact in result["approvals"] + result["evidence"]:  # both `provider`: one names the API, one the hook
+        assert fact.pop("trust_by") in (
+            "gitlab API, read with the organisation's credentials",
+            "gitlab webhook, signature checked",
+        )
     return result
 
 
@@ -206,7 +211,7 @@ def test_a_collected_merge_request_and_its_webhooks_give_the_same_answer(setting
         assert not run.summary.rejected and not run.warnings
         from_api = answer(settings)
         run_graph(settings, repository.delete_all)
-        summary = load(settings, hooks(project))
+        summary = load(settings, hooks(project), via="webhook:gitlab")  # verified deliveries: provider trust
         assert not summary.rejected
         from_webhooks = answer(settings)
     assert from_api == from_webhooks
