@@ -16,6 +16,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from documents import StoreError
 from export.archive import Unreadable
 from export.scope import ExportError, ExportNotFound
 from graph import local_neo4j
@@ -42,6 +43,7 @@ EXIT_CODES: dict[type[Exception], int] = {
     GitError: 2,
     MetricsError: 2,
     Unreadable: 2,
+    StoreError: 2,
 }
 USER_ERRORS = tuple(EXIT_CODES)
 

@@ -16,6 +16,7 @@ from cli.export import export, verify_export
 from cli.git import ingest_git
 from cli.inbox import inbox as inbox_command
 from cli.metrics import metrics as metrics_command
+from cli.rebuild import rebuild
 from cli.render import change_text
 from cli.trace import trace
 from graph import local_neo4j, repository
@@ -231,6 +232,7 @@ main.add_command(metrics_command)
 main.add_command(verify_export)
 main.add_command(audit)
 main.add_command(inbox_command)
+main.add_command(rebuild)
 
 if __name__ == "__main__":
     main()

@@ -1,7 +1,7 @@
 """From one source event to the batch it writes: the semantics every way in shares, in one place.
 
     normalise (the source's plugin) → redact every stored text → canonical keys → identities
-    → the raw document (redacted) → storable in Neo4j?
+    → the raw document (redacted) for the document store, its digest on a SourceEvent → storable in Neo4j?
 
 Pure and total: `prepare` answers a batch or raises Rejected with a reason a person can read,
 whatever the event holds. It never touches the driver; callers batch and write what it returns.
@@ -10,18 +10,18 @@ Each event is prepared on its own, so the graph cannot depend on how events were
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
+from documents import Document
 from graph.batch import Batch, BatchError
 from graph.vocabulary import Label
 from ingest.identity import Identities, resolve
 from ingest.pipeline.events import Event, Rejected
 from ingest.pipeline.keys import canonical
 from ingest.pipeline.storable import storable_problem
-from ingest.redact import count_redactions, redact, redact_document
+from ingest.redact import count_redactions, redact, redact_document, redact_value
 from ingest.sources import SOURCES
 from ingest.sources.base import Source
 
@@ -124,8 +124,21 @@ def redact_batch(batch: Batch) -> None:
 
 
 def add_source_event(batch: Batch, event: Event) -> None:
-    """Keep the raw document (secrets redacted) as a SourceEvent node keyed by source:event id."""
-    body = (redact(event.payload) or "") if isinstance(event.payload, str) else redact_document(event.payload)
+    """Keep the raw document (secrets redacted) for the document store, with what a replay needs, and a
+    SourceEvent node keyed by source:event id that names it by digest."""
+    document = Document.of(
+        raw_text(event),
+        source=event.source,
+        id=event.id,
+        type=event.type,
+        received_at=event.received_at,
+        # Keys only (repo, number, sha…), but redacted like everything stored, whatever a sender put there.
+        subject=cast("dict[str, Any]", redact_value(dict(event.subject))) if event.subject is not None else None,
+        via=event.via,
+        location=event.location,
+        is_text=isinstance(event.payload, str),
+    )
+    batch.document(document)
     batch.node(
         Label.SOURCE_EVENT,
         source_event_id(event.source, event.id),
@@ -133,8 +146,7 @@ def add_source_event(batch: Batch, event: Event) -> None:
         version=event.version(None),
         origin=event.origin,
         type=event.type or "",
-        digest="sha256:" + hashlib.sha256(body.encode()).hexdigest(),
-        body=body,
+        digest=document.digest,
         location=event.location,
         via=event.via or None,
     )
