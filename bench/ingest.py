@@ -1,14 +1,16 @@
 """End-to-end ingest throughput (files → graph) against a raw-MERGE baseline in the same run.
 
     python -m bench.ingest DIR                     # baseline, then ours, each into an emptied database
-    python -m bench.ingest DIR --raw-cost          # also ours without the SourceEvent raw documents
+    python -m bench.ingest DIR --raw-cost          # also ours without raw documents (no SourceEvents, no store)
 
 DIR is what bench.generate wrote. "Ours" is what `tracegraph ingest` does: ingest.reader →
-ingest.runner (normalise, redact, keep the raw document) → graph.writer (versioned MERGE), in a
-child process whose peak RSS is read from getrusage. The baseline writes the same nodes and edges
-(rows precomputed from the batches our normalisers produce, with the same flushes and chunk size)
-with the simplest `UNWIND $rows MERGE … SET += row.p` through the driver: no parsing, no
-normalisation, no versions. The graph left in the database afterwards is ours (for bench.query).
+ingest.runner (normalise, redact, keep the raw document) → graph.writer (the document store, then a
+versioned MERGE), in a child process whose peak RSS is read from getrusage. After ours, the local
+Neo4j is stopped cleanly (a checkpoint) and the disk it and the document store take is measured, then
+it is started again. The baseline writes the same nodes and edges (rows precomputed from the batches
+our normalisers produce, with the same flushes and chunk size) with the simplest
+`UNWIND $rows MERGE … SET += row.p` through the driver: no parsing, no normalisation, no versions, no
+documents. The graph left in the database afterwards is ours (for bench.query).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import asyncio
 import json
 import pickle
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -25,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import common
-from graph import repository, writer
+from graph import local_neo4j, repository, writer
 from graph.batch import Batch
 from graph.driver import Graph, connected, run_with_graph
 from graph.local_neo4j import status as local_status
@@ -205,9 +208,36 @@ def server_cpu_seconds() -> float | None:
     return (int(fields[11]) + int(fields[12])) / 100  # utime + stime, in clock ticks of 1/100 s
 
 
+def disk_bytes(path: Path) -> int:
+    """What a folder takes on disk (allocated blocks, as du counts them)."""
+    if path.is_file():
+        return path.stat().st_blocks * 512
+    return sum(p.stat().st_blocks * 512 for p in path.rglob("*") if p.is_file()) if path.exists() else 0
+
+
+def sizes() -> dict[str, int] | None:
+    """Disk after a clean shutdown of the bench's Neo4j: its store, its transaction logs, the whole data
+    folder, and the document store (None for an external server). The server is started again."""
+    if common.external():
+        return None
+    local = common.local_settings()
+    local_neo4j.stop(local)
+    data = common.BENCH_HOME / "neo4j" / "data"
+    found = {
+        "neo4j_store": disk_bytes(data / "databases" / "neo4j"),
+        "neo4j_tx_logs": disk_bytes(data / "transactions" / "neo4j"),
+        "neo4j_data": disk_bytes(data),
+        "documents": disk_bytes(common.BENCH_HOME / "client" / "documents"),
+    }
+    local_neo4j.start(local, log=lambda line: None)
+    return found
+
+
 def run_mode(mode: str, folder: Path, rows_file: Path, scratch: Path) -> dict[str, Any]:
     """Empty the database, run one mode in a child process, return its figures and the graph's counts."""
     settings = common.fresh_database()
+    # Each run stores its documents afresh (a store left by the previous run would skip their writes).
+    shutil.rmtree(common.BENCH_HOME / "client" / "documents", ignore_errors=True)
     before = server_cpu_seconds()
     command = [sys.executable, "-m", "bench.ingest", str(folder), "--child", mode, "--rows", str(rows_file)]
     done = subprocess.run(command, env=common.client_env(settings), capture_output=True, text=True)
@@ -218,6 +248,8 @@ def run_mode(mode: str, folder: Path, rows_file: Path, scratch: Path) -> dict[st
     if before is not None and after is not None:
         result["server_cpu_seconds"] = round(after - before, 1)
     result["counts"] = run_with_graph(settings, repository.counts)
+    if mode == "ours":
+        result["disk"] = sizes()
     return result
 
 
@@ -225,7 +257,7 @@ def main(argv: list[str] | None = None) -> None:
     """Command line; see the module docstring."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path)
-    parser.add_argument("--raw-cost", action="store_true", help="also run ours without SourceEvent nodes")
+    parser.add_argument("--raw-cost", action="store_true", help="also run ours without raw documents")
     parser.add_argument("--child", choices=["baseline", "ours", "ours-noraw"], help=argparse.SUPPRESS)
     parser.add_argument("--rows", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -265,9 +297,15 @@ def main(argv: list[str] | None = None) -> None:
     print(f"ratio ours/baseline: {ours['events_per_s'] / base['events_per_s']:.2f}")
     if "ours-noraw" in results:
         noraw = results["ours-noraw"]
-        print(f"SourceEvent raw documents cost: {1 - noraw['seconds'] / ours['seconds']:.0%} of our ingest time")
+        print(f"raw documents cost: {1 - noraw['seconds'] / ours['seconds']:.0%} of our ingest time")
         if noraw["counts"].get("SourceEvent"):
             print("warning: the no-raw run still wrote SourceEvent nodes")
+    if disk := ours.get("disk"):
+        gb = {k: f"{v / 1e9:.2f} GB" for k, v in disk.items()}
+        print(
+            f"disk after ours: Neo4j store {gb['neo4j_store']}, transaction logs {gb['neo4j_tx_logs']} "
+            f"(data folder {gb['neo4j_data']}); document store {gb['documents']}"
+        )
     if base["counts"] != ours["counts"]:
         diff = {k: (base["counts"].get(k), ours["counts"].get(k)) for k in base["counts"] | ours["counts"]}
         diff = {k: v for k, v in diff.items() if v[0] != v[1]}
