@@ -15,17 +15,9 @@ from graph.settings import Settings
 from graph.snapshot import snapshot
 from tests.conftest import run_graph
 from tests.test_cross_path import aliases, corpus, observe, shuffled, via_webhooks  # noqa: F401 - a fixture
+from tests.test_export import env as _env
 
 __all__ = ["aliases"]
-
-
-def _env(settings: Settings) -> dict[str, str | None]:
-    return {
-        "NEO4J_URI": settings.neo4j_uri,
-        "NEO4J_PASSWORD": settings.neo4j_password,
-        "TRACEGRAPH_HOME": str(settings.home),
-        "TRACEGRAPH_DOCUMENTS": None,
-    }
 
 
 def _wipe_the_graph(settings: Settings) -> None:
