@@ -222,10 +222,10 @@ def sizes() -> dict[str, int] | None:
         return None
     local = common.local_settings()
     local_neo4j.stop(local)
-    data = common.BENCH_HOME / "neo4j" / "data"
+    data = common.BENCH_HOME / "neo4j" / "data"  # the launcher's home; Neo4j's own data/ is inside it
     found = {
-        "neo4j_store": disk_bytes(data / "databases" / "neo4j"),
-        "neo4j_tx_logs": disk_bytes(data / "transactions" / "neo4j"),
+        "neo4j_store": disk_bytes(data / "data" / "databases" / "neo4j"),
+        "neo4j_tx_logs": disk_bytes(data / "data" / "transactions" / "neo4j"),
         "neo4j_data": disk_bytes(data),
         "documents": disk_bytes(common.BENCH_HOME / "client" / "documents"),
     }
