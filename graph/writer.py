@@ -150,7 +150,7 @@ Statements = list[tuple[str, list[Row]]]
 class Plan:
     """A batch ready to write: (statement, rows) pairs, and the raw documents that go first.
 
-    Plain lists and small dataclasses, so a plan crosses a process boundary cheaply (ingest.parallel).
+    Plain lists and named tuples, so a plan crosses a process boundary cheaply (ingest.parallel).
     """
 
     statements: Statements
