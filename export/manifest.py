@@ -9,6 +9,8 @@ from importlib.metadata import PackageNotFoundError, version
 FORMAT_URI = "https://tracegraph.dev/evidence-bundle/v1"
 MANIFEST = "manifest.json"
 STATEMENT = "statement.intoto.json"
+# The source events a bundle names and the file holding each raw document (export.bundle).
+SOURCE_EVENTS = "source-events.json"
 # Files a bundle holds beside the ones its manifest lists: the manifest, and the Statement over it.
 UNLISTED = frozenset({MANIFEST, STATEMENT})
 WHOLE_DEFINITION = (

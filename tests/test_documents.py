@@ -27,6 +27,7 @@ from ingest import examples as ex
 from ingest.pipeline.events import Event
 from ingest.pipeline.prepare import Pipeline
 from tests.conftest import load, run_graph
+from tests.test_export import CHANGE_42, demo, exported, run_export, verify
 
 SECRET = "ghp_" + "Qm4Rt7Yx2Wv9Lk3Jh6Gf1Ds8Za5Xc0Bn7Mp2"
 
@@ -262,3 +263,33 @@ def test_a_graph_without_a_store_refuses_documents(settings: Settings) -> None:
             await write(graph)
 
     asyncio.run(main())
+
+
+def test_exports_carry_the_store_s_documents_and_name_those_it_lost(settings: Settings, tmp_path: Path) -> None:
+    demo(settings)
+    out = tmp_path / "bundle"
+    assert run_export(settings, "--change", "acme/shop#42", "--out", str(out)).exit_code == 0
+    index = json.loads((out / "source-events.json").read_text())
+    assert index["missing"] == [] and len(index["documents"]) > 5
+    # Each raw document in the bundle is the store's text for the digest its SourceEvent names.
+    store = LocalStore(settings.documents_dir)
+    texts = store.get(d["digest"] for d in index["documents"])
+    store.close()
+    assert len(texts) == len(index["documents"])
+    for listed in index["documents"]:
+        assert (out / listed["file"]).read_text() == texts[listed["digest"]]
+    checked = verify(out)
+    assert checked.exit_code == 0, checked.output
+    assert f"{len(index['documents'])} raw source document(s) listed" in checked.output
+    assert "without a raw document" not in checked.output
+
+    # Neo4j alone cannot give them back: with the store gone, every one is named as missing, none is empty.
+    for path in settings.documents_dir.glob(FILE + "*"):
+        path.unlink()
+    lost = json.loads(exported(settings, CHANGE_42)["source-events.json"])
+    assert lost["documents"] == [] and lost["missing"] == sorted(d["id"] for d in index["documents"])
+    again = tmp_path / "without-documents"
+    assert run_export(settings, "--change", "acme/shop#42", "--out", str(again)).exit_code == 0
+    noted = verify(again)
+    assert noted.exit_code == 0, noted.output
+    assert f"{len(lost['missing'])} source event(s) named without a raw document" in noted.output
