@@ -2,6 +2,7 @@
 
     python -m bench.ingest DIR                     # baseline, then ours, each into an emptied database
     python -m bench.ingest DIR --raw-cost          # also ours without raw documents (no SourceEvents, no store)
+    python -m bench.ingest DIR --raw-in-neo4j      # also ours keeping raw documents in Neo4j, as before issue 19
 
 DIR is what bench.generate wrote. "Ours" is what `tracegraph ingest` does: ingest.reader →
 ingest.runner (normalise, redact, keep the raw document) → graph.writer (the document store, then a
@@ -10,7 +11,10 @@ Neo4j is stopped cleanly (a checkpoint) and the disk it and the document store t
 it is started again. The baseline writes the same nodes and edges (rows precomputed from the batches
 our normalisers produce, with the same flushes and chunk size) with the simplest
 `UNWIND $rows MERGE … SET += row.p` through the driver: no parsing, no normalisation, no versions, no
-documents. The graph left in the database afterwards is ours (for bench.query).
+documents. With --raw-in-neo4j, "ours-inneo4j" runs before ours: the same ingest, but each redacted raw
+document is written on its SourceEvent as `body` (the layout before the document store, issue 19) and
+no store is used; its disk is measured too, so both layouts are compared in one run. The graph left in
+the database afterwards is ours (for bench.query).
 """
 
 from __future__ import annotations
@@ -34,8 +38,10 @@ from graph.driver import Graph, connected, run_with_graph
 from graph.local_neo4j import status as local_status
 from graph.settings import Settings
 from graph.vocabulary import KEYS, Label, Rel
+from ingest import parallel
+from ingest.pipeline.events import Event
 from ingest.pipeline.feed import Feeder
-from ingest.pipeline.prepare import Pipeline, text_suffixes
+from ingest.pipeline.prepare import Pipeline, Prepared, source_event_id, text_suffixes
 from ingest.reader import read_file
 from ingest.runner import feed_and_write, ingest_paths
 from ingest.sources import SOURCES
@@ -153,6 +159,24 @@ async def write_baseline(graph: Graph, rows_file: Path) -> tuple[int, int]:
     return flushes, spent
 
 
+# --- raw documents kept in Neo4j: the layout before the document store, to compare in one run -----
+
+
+class RawInNeo4j(Pipeline):
+    """Our pipeline with each raw document on its SourceEvent as `body` and no document store (main before
+    issue 19 wrote exactly these properties: type, digest, body, location, via)."""
+
+    def prepare(self, event: Event) -> Prepared:
+        prepared = super().prepare(event)
+        batch = prepared.batch
+        bodies = {source_event_id(d.record.source, d.record.id): d.body for d in batch.documents}
+        for row in batch.nodes:
+            if row.label is Label.SOURCE_EVENT and row.key in bodies:
+                row.props["body"] = bodies[row.key].decode("utf-8", "surrogatepass")
+        batch.documents.clear()
+        return prepared
+
+
 # --- the child process: one timed run ---------------------------------------------------------
 
 
@@ -165,14 +189,23 @@ async def child(mode: str, folder: Path, rows_file: Path, scratch: Path) -> dict
         if mode == "baseline":
             flushes, spent = await write_baseline(graph, rows_file)
             result: dict[str, Any] = {"flushes": flushes, "statement_ms": spent}
-        elif mode == "ours":
+        elif mode in ("ours", "ours-inneo4j"):
             # Exactly what `tracegraph ingest` runs, once per --source (JSON envelopes, Markdown postmortems).
             result = {"read": 0, "rejected": 0}
             for source in dict.fromkeys(s for _, s in files):
                 chosen = [p for p, s in files if s == source]
-                summary = await ingest_paths(
-                    graph, [], source=source, type=None, quarantine_dir=scratch / "quarantine", files=chosen
-                )
+                quarantine = scratch / "quarantine"
+                if mode == "ours":
+                    summary = await ingest_paths(
+                        graph, [], source=source, type=None, quarantine_dir=quarantine, files=chosen
+                    )
+                elif parallel.worth_a_process(chosen):  # as ingest_paths decides, with the other pipeline
+                    summary = await parallel.ingest_in_child(
+                        graph, chosen, source=source, type=None, quarantine_dir=quarantine, pipeline=RawInNeo4j
+                    )
+                else:
+                    items = parallel.read_all(chosen, source=source, type=None)
+                    summary = await feed_and_write(graph, items, pipeline=RawInNeo4j(), quarantine_dir=quarantine)
                 result["read"] += summary.read
                 result["rejected"] += len(summary.rejected)
                 result["statement_ms"] = result.get("statement_ms", 0) + summary.written.server_ms
@@ -248,7 +281,7 @@ def run_mode(mode: str, folder: Path, rows_file: Path, scratch: Path) -> dict[st
     if before is not None and after is not None:
         result["server_cpu_seconds"] = round(after - before, 1)
     result["counts"] = run_with_graph(settings, repository.counts)
-    if mode == "ours":
+    if mode in ("ours", "ours-inneo4j"):
         result["disk"] = sizes()
     return result
 
@@ -258,7 +291,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path)
     parser.add_argument("--raw-cost", action="store_true", help="also run ours without raw documents")
-    parser.add_argument("--child", choices=["baseline", "ours", "ours-noraw"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--raw-in-neo4j", action="store_true", help="also run ours keeping raw documents in Neo4j (before ours)"
+    )
+    parser.add_argument("--child", choices=["baseline", "ours-inneo4j", "ours", "ours-noraw"], help=argparse.SUPPRESS)
     parser.add_argument("--rows", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     scratch = common.BENCH_HOME / "scratch"
@@ -281,7 +317,8 @@ def main(argv: list[str] | None = None) -> None:
         f"recorded {events} events in {recorded['flushes']} flushes ({recorded['rejected']} rejected); "
         f"normalise-only {events / recorded['seconds']:.0f} events/s"
     )
-    modes = ["baseline", "ours"] + (["ours-noraw"] if args.raw_cost else [])
+    modes = ["baseline"] + (["ours-inneo4j"] if args.raw_in_neo4j else []) + ["ours"]
+    modes += ["ours-noraw"] if args.raw_cost else []
     results: dict[str, dict[str, Any]] = {}
     for mode in modes:
         result = run_mode(mode, args.folder, rows_file, scratch)
@@ -300,12 +337,18 @@ def main(argv: list[str] | None = None) -> None:
         print(f"raw documents cost: {1 - noraw['seconds'] / ours['seconds']:.0%} of our ingest time")
         if noraw["counts"].get("SourceEvent"):
             print("warning: the no-raw run still wrote SourceEvent nodes")
-    if disk := ours.get("disk"):
-        gb = {k: f"{v / 1e9:.2f} GB" for k, v in disk.items()}
-        print(
-            f"disk after ours: Neo4j store {gb['neo4j_store']}, transaction logs {gb['neo4j_tx_logs']} "
-            f"(data folder {gb['neo4j_data']}); document store {gb['documents']}"
-        )
+    if "ours-inneo4j" in results:
+        inneo4j = results["ours-inneo4j"]
+        print(f"ratio ours/raw documents in Neo4j: {ours['events_per_s'] / inneo4j['events_per_s']:.2f}")
+        if not inneo4j["counts"].get("SourceEvent") or (inneo4j.get("disk") or {}).get("documents"):
+            print("warning: the raw-in-Neo4j run wrote no SourceEvents, or wrote to the document store")
+    for mode in ("ours-inneo4j", "ours"):
+        if disk := results.get(mode, {}).get("disk"):
+            gb = {k: f"{v / 1e9:.2f} GB" for k, v in disk.items()}
+            print(
+                f"disk after {mode}: Neo4j store {gb['neo4j_store']}, transaction logs {gb['neo4j_tx_logs']} "
+                f"(data folder {gb['neo4j_data']}); document store {gb['documents']}"
+            )
     if base["counts"] != ours["counts"]:
         diff = {k: (base["counts"].get(k), ours["counts"].get(k)) for k in base["counts"] | ours["counts"]}
         diff = {k: v for k, v in diff.items() if v[0] != v[1]}
