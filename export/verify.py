@@ -92,7 +92,7 @@ def verify_files(files: dict[str, bytes], *, expect: str | None = None) -> Verif
             f"changed: {MANIFEST} (its file digests add up to {result.whole}, but it records {manifest.get('whole')})"
         )
     for path, digest in sorted(listed.items()):
-        if path not in listed:  # (a listed file that is gone is named by the manifest's check)
+        if path not in files:
             result.problems.append(f"missing: {path}")
         elif (actual := file_digest(files[path])) != digest:
             result.problems.append(f"changed: {path} (manifest {digest}, file {actual})")
