@@ -3,6 +3,7 @@
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml requirements.lock README.md ./
+COPY documents ./documents
 COPY graph ./graph
 COPY api ./api
 COPY ingest ./ingest

@@ -1,15 +1,21 @@
 """End-to-end ingest throughput (files → graph) against a raw-MERGE baseline in the same run.
 
     python -m bench.ingest DIR                     # baseline, then ours, each into an emptied database
-    python -m bench.ingest DIR --raw-cost          # also ours without the SourceEvent raw documents
+    python -m bench.ingest DIR --raw-cost          # also ours without raw documents (no SourceEvents, no store)
+    python -m bench.ingest DIR --raw-in-neo4j      # also ours keeping raw documents in Neo4j, as before issue 19
 
 DIR is what bench.generate wrote. "Ours" is what `tracegraph ingest` does: ingest.reader →
-ingest.runner (normalise, redact, keep the raw document) → graph.writer (versioned MERGE), in a
-child process whose peak RSS is read from getrusage. The baseline writes the same nodes and edges
-(rows precomputed from the batches our normalisers produce, with the same flushes and chunk size)
-with the simplest `UNWIND $rows MERGE … SET += row.p` through the driver: no parsing, no
-normalisation, no versions. The graph left in the database afterwards is ours (for bench.query, which
-starts the bench's Neo4j on it again: this bench stops the server it started when it ends).
+ingest.runner (normalise, redact, keep the raw document) → graph.writer (the document store, then a
+versioned MERGE), in a child process whose peak RSS is read from getrusage. After ours, the local
+Neo4j is stopped cleanly (a checkpoint) and the disk it and the document store take is measured, then
+it is started again. The baseline writes the same nodes and edges (rows precomputed from the batches
+our normalisers produce, with the same flushes and chunk size) with the simplest
+`UNWIND $rows MERGE … SET += row.p` through the driver: no parsing, no normalisation, no versions, no
+documents. With --raw-in-neo4j, "ours-inneo4j" runs before ours: the same ingest, but each redacted raw
+document is written on its SourceEvent as `body` (the layout before the document store, issue 19) and
+no store is used; its disk is measured too, so both layouts are compared in one run. The graph left in
+the database afterwards is ours (for bench.query, which starts the bench's Neo4j on it again: this
+bench stops the server it started when it ends).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import atexit
 import json
 import pickle
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -27,14 +34,16 @@ from pathlib import Path
 from typing import Any
 
 from bench import common
-from graph import repository, writer
+from graph import local_neo4j, repository, writer
 from graph.batch import Batch
 from graph.driver import Graph, connected, run_with_graph
 from graph.local_neo4j import status as local_status
 from graph.settings import Settings
 from graph.vocabulary import KEYS, Label, Rel
+from ingest import parallel
+from ingest.pipeline.events import Event
 from ingest.pipeline.feed import Feeder
-from ingest.pipeline.prepare import Pipeline, text_suffixes
+from ingest.pipeline.prepare import Pipeline, Prepared, source_event_id, text_suffixes
 from ingest.reader import read_file
 from ingest.runner import feed_and_write, ingest_paths
 from ingest.sources import SOURCES
@@ -152,6 +161,24 @@ async def write_baseline(graph: Graph, rows_file: Path) -> tuple[int, int]:
     return flushes, spent
 
 
+# --- raw documents kept in Neo4j: the layout before the document store, to compare in one run -----
+
+
+class RawInNeo4j(Pipeline):
+    """Our pipeline with each raw document on its SourceEvent as `body` and no document store (main before
+    issue 19 wrote exactly these properties: type, digest, body, location, via)."""
+
+    def prepare(self, event: Event) -> Prepared:
+        prepared = super().prepare(event)
+        batch = prepared.batch
+        bodies = {source_event_id(d.record.source, d.record.id): d.body for d in batch.documents}
+        for row in batch.nodes:
+            if row.label is Label.SOURCE_EVENT and row.key in bodies:
+                row.props["body"] = bodies[row.key].decode("utf-8", "surrogatepass")
+        batch.documents.clear()
+        return prepared
+
+
 # --- the child process: one timed run ---------------------------------------------------------
 
 
@@ -164,14 +191,23 @@ async def child(mode: str, folder: Path, rows_file: Path, scratch: Path) -> dict
         if mode == "baseline":
             flushes, spent = await write_baseline(graph, rows_file)
             result: dict[str, Any] = {"flushes": flushes, "statement_ms": spent}
-        elif mode == "ours":
+        elif mode in ("ours", "ours-inneo4j"):
             # Exactly what `tracegraph ingest` runs, once per --source (JSON envelopes, Markdown postmortems).
             result = {"read": 0, "rejected": 0}
             for source in dict.fromkeys(s for _, s in files):
                 chosen = [p for p, s in files if s == source]
-                summary = await ingest_paths(
-                    graph, [], source=source, type=None, quarantine_dir=scratch / "quarantine", files=chosen
-                )
+                quarantine = scratch / "quarantine"
+                if mode == "ours":
+                    summary = await ingest_paths(
+                        graph, [], source=source, type=None, quarantine_dir=quarantine, files=chosen
+                    )
+                elif parallel.worth_a_process(chosen):  # as ingest_paths decides, with the other pipeline
+                    summary = await parallel.ingest_in_child(
+                        graph, chosen, source=source, type=None, quarantine_dir=quarantine, pipeline=RawInNeo4j
+                    )
+                else:
+                    items = parallel.read_all(chosen, source=source, type=None)
+                    summary = await feed_and_write(graph, items, pipeline=RawInNeo4j(), quarantine_dir=quarantine)
                 result["read"] += summary.read
                 result["rejected"] += len(summary.rejected)
                 result["statement_ms"] = result.get("statement_ms", 0) + summary.written.server_ms
@@ -207,9 +243,36 @@ def server_cpu_seconds() -> float | None:
     return (int(fields[11]) + int(fields[12])) / 100  # utime + stime, in clock ticks of 1/100 s
 
 
+def disk_bytes(path: Path) -> int:
+    """What a folder takes on disk (allocated blocks, as du counts them)."""
+    if path.is_file():
+        return path.stat().st_blocks * 512
+    return sum(p.stat().st_blocks * 512 for p in path.rglob("*") if p.is_file()) if path.exists() else 0
+
+
+def sizes() -> dict[str, int] | None:
+    """Disk after a clean shutdown of the bench's Neo4j: its store, its transaction logs, the whole data
+    folder, and the document store (None for an external server). The server is started again."""
+    if common.external():
+        return None
+    local = common.local_settings()
+    local_neo4j.stop(local)
+    data = common.BENCH_HOME / "neo4j" / "data"  # the launcher's home; Neo4j's own data/ is inside it
+    found = {
+        "neo4j_store": disk_bytes(data / "data" / "databases" / "neo4j"),
+        "neo4j_tx_logs": disk_bytes(data / "data" / "transactions" / "neo4j"),
+        "neo4j_data": disk_bytes(data),
+        "documents": disk_bytes(common.BENCH_HOME / "client" / "documents"),
+    }
+    local_neo4j.start(local, log=lambda line: None)
+    return found
+
+
 def run_mode(mode: str, folder: Path, rows_file: Path, scratch: Path) -> dict[str, Any]:
     """Empty the database, run one mode in a child process, return its figures and the graph's counts."""
     settings = common.fresh_database()
+    # Each run stores its documents afresh (a store left by the previous run would skip their writes).
+    shutil.rmtree(common.BENCH_HOME / "client" / "documents", ignore_errors=True)
     before = server_cpu_seconds()
     command = [sys.executable, "-m", "bench.ingest", str(folder), "--child", mode, "--rows", str(rows_file)]
     done = subprocess.run(command, env=common.client_env(settings), capture_output=True, text=True)
@@ -220,6 +283,8 @@ def run_mode(mode: str, folder: Path, rows_file: Path, scratch: Path) -> dict[st
     if before is not None and after is not None:
         result["server_cpu_seconds"] = round(after - before, 1)
     result["counts"] = run_with_graph(settings, repository.counts)
+    if mode in ("ours", "ours-inneo4j"):
+        result["disk"] = sizes()
     return result
 
 
@@ -227,8 +292,11 @@ def main(argv: list[str] | None = None) -> None:
     """Command line; see the module docstring."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path)
-    parser.add_argument("--raw-cost", action="store_true", help="also run ours without SourceEvent nodes")
-    parser.add_argument("--child", choices=["baseline", "ours", "ours-noraw"], help=argparse.SUPPRESS)
+    parser.add_argument("--raw-cost", action="store_true", help="also run ours without raw documents")
+    parser.add_argument(
+        "--raw-in-neo4j", action="store_true", help="also run ours keeping raw documents in Neo4j (before ours)"
+    )
+    parser.add_argument("--child", choices=["baseline", "ours-inneo4j", "ours", "ours-noraw"], help=argparse.SUPPRESS)
     parser.add_argument("--rows", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     scratch = common.BENCH_HOME / "scratch"
@@ -251,8 +319,9 @@ def main(argv: list[str] | None = None) -> None:
         f"recorded {events} events in {recorded['flushes']} flushes ({recorded['rejected']} rejected); "
         f"normalise-only {events / recorded['seconds']:.0f} events/s"
     )
-    modes = ["baseline", "ours"] + (["ours-noraw"] if args.raw_cost else [])
     atexit.register(common.stop_local)  # however the run ends; the store stays for bench.query
+    modes = ["baseline"] + (["ours-inneo4j"] if args.raw_in_neo4j else []) + ["ours"]
+    modes += ["ours-noraw"] if args.raw_cost else []
     results: dict[str, dict[str, Any]] = {}
     for mode in modes:
         result = run_mode(mode, args.folder, rows_file, scratch)
@@ -268,9 +337,21 @@ def main(argv: list[str] | None = None) -> None:
     print(f"ratio ours/baseline: {ours['events_per_s'] / base['events_per_s']:.2f}")
     if "ours-noraw" in results:
         noraw = results["ours-noraw"]
-        print(f"SourceEvent raw documents cost: {1 - noraw['seconds'] / ours['seconds']:.0%} of our ingest time")
+        print(f"raw documents cost: {1 - noraw['seconds'] / ours['seconds']:.0%} of our ingest time")
         if noraw["counts"].get("SourceEvent"):
             print("warning: the no-raw run still wrote SourceEvent nodes")
+    if "ours-inneo4j" in results:
+        inneo4j = results["ours-inneo4j"]
+        print(f"ratio ours/raw documents in Neo4j: {ours['events_per_s'] / inneo4j['events_per_s']:.2f}")
+        if not inneo4j["counts"].get("SourceEvent") or (inneo4j.get("disk") or {}).get("documents"):
+            print("warning: the raw-in-Neo4j run wrote no SourceEvents, or wrote to the document store")
+    for mode in ("ours-inneo4j", "ours"):
+        if disk := results.get(mode, {}).get("disk"):
+            gb = {k: f"{v / 1e9:.2f} GB" for k, v in disk.items()}
+            print(
+                f"disk after {mode}: Neo4j store {gb['neo4j_store']}, transaction logs {gb['neo4j_tx_logs']} "
+                f"(data folder {gb['neo4j_data']}); document store {gb['documents']}"
+            )
     if base["counts"] != ours["counts"]:
         diff = {k: (base["counts"].get(k), ours["counts"].get(k)) for k in base["counts"] | ours["counts"]}
         diff = {k: v for k, v in diff.items() if v[0] != v[1]}

@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from collect.http import CollectError
+from documents import StoreError
 from export.archive import Unreadable
 from export.scope import ExportError, ExportNotFound
 from governance.audit_period import AuditPeriodError
@@ -63,6 +64,7 @@ EXIT_CODES: dict[type[Exception], int] = {
     KeyProblem: 2,
     InboxUnavailable: 2,
     CollectError: 2,
+    StoreError: 2,
 }
 USER_ERRORS = tuple(EXIT_CODES)
 

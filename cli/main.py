@@ -20,6 +20,7 @@ from cli.git import ingest_git
 from cli.governance import audit_period, drill, exception, status
 from cli.inbox import inbox as inbox_command
 from cli.metrics import metrics as metrics_command
+from cli.rebuild import rebuild
 from cli.render import change_text
 from cli.trace import trace
 from graph import access, local_neo4j, repository
@@ -304,6 +305,7 @@ main.add_command(status)
 main.add_command(drill)
 main.add_command(audit_period)
 main.add_command(collect)
+main.add_command(rebuild)
 
 if __name__ == "__main__":
     main()

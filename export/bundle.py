@@ -15,6 +15,7 @@ from export.manifest import (
     FORMAT_URI,
     MANIFEST,
     SIGNATURE,
+    SOURCE_EVENTS,
     STATEMENT,
     WHOLE_DEFINITION,
     file_digest,
@@ -133,7 +134,7 @@ def bundle_files(
     files.update(sources)
     files["graph/nodes.json"] = json_bytes([n.model_dump(mode="json", by_alias=True) for n in export.subgraph.nodes])
     files["graph/edges.json"] = json_bytes([e.model_dump(mode="json", by_alias=True) for e in export.subgraph.edges])
-    files["source-events.json"] = json_bytes({"documents": index, "missing": export.subgraph.missing_sources})
+    files[SOURCE_EVENTS] = json_bytes({"documents": index, "missing": export.subgraph.missing_sources})
     files["report.csv"] = csv_text(export.answers, policy).encode()
     files["report.html"] = html_text(export, generated_at=generated_at).encode()
     files["README.txt"] = README.format(title=export.scope.title()).encode()

@@ -11,6 +11,8 @@ MANIFEST = "manifest.json"
 STATEMENT = "statement.intoto.json"
 # A DSSE envelope over manifest.json, signed with the organisation's export key (export.sign).
 SIGNATURE = "manifest.sig.json"
+# The source events a bundle names and the file holding each raw document (export.bundle).
+SOURCE_EVENTS = "source-events.json"
 # Files a bundle holds beside the ones its manifest lists: the manifest, its signature, and the Statement.
 UNLISTED = frozenset({MANIFEST, STATEMENT, SIGNATURE})
 WHOLE_DEFINITION = (

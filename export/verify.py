@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from export.archive import Bundle
-from export.manifest import MANIFEST, SIGNATURE, STATEMENT, UNLISTED, file_digest, whole_digest
+from export.manifest import MANIFEST, SIGNATURE, SOURCE_EVENTS, STATEMENT, UNLISTED, file_digest, whole_digest
 from export.sign import MANIFEST_TYPE, open_signed
 from trust.dsse import IN_TOTO
 from trust.keys import TrustedKey
@@ -78,6 +78,38 @@ def _statement(files: Mapping[str, bytes], result: Verification, key: TrustedKey
         result.notes.append(f"{STATEMENT} pins this manifest")
 
 
+def _raw_documents(files: Mapping[str, bytes], listed: dict[str, str], result: Verification) -> None:
+    """Every raw document source-events.json lists is a file of the bundle; say how many it lacks."""
+    try:
+        index = json.loads(files[SOURCE_EVENTS])
+        documents = [(str(d["id"]), str(d["file"]), d.get("digest")) for d in index["documents"]]
+        missing = [str(m) for m in index.get("missing", [])]
+    except (ValueError, KeyError, TypeError) as exc:
+        result.problems.append(f"changed: {SOURCE_EVENTS} (it no longer lists source events: {exc.__class__.__name__})")
+        return
+    differ = []
+    for event, path, digest in documents:
+        if path not in listed:  # (a listed file that is gone is named by the manifest's check)
+            result.problems.append(f"missing: {path} (the raw document of {event}, not in the manifest)")
+        elif path in files and digest and _digest(files, path) != digest:
+            differ.append(event)
+    result.notes.append(f"{len(documents)} raw source document(s) listed in {SOURCE_EVENTS}")
+    if differ:
+        # Not a broken bundle (the manifest holds): export redacts again, with the rules of its day.
+        result.notes.append(
+            f"{len(differ)} raw document(s) differ from the digest their source event names "
+            f"(redacted again on export): {_some(differ)}"
+        )
+    if missing:
+        result.notes.append(
+            f"{len(missing)} source event(s) named without a raw document in this bundle: {_some(missing)}"
+        )
+
+
+def _some(names: list[str]) -> str:
+    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+
 def verify_files(
     files: Mapping[str, bytes], *, expect: str | None = None, key: TrustedKey | None = None
 ) -> Verification:
@@ -109,6 +141,8 @@ def verify_files(
             result.files += 1
     result.problems += [f"unexpected: {p} (not in the manifest)" for p in sorted(set(files) - set(listed) - UNLISTED)]
     _signature(files, result, key)
+    if SOURCE_EVENTS in files:
+        _raw_documents(files, listed, result)
     if STATEMENT in files:
         _statement(files, result, key)
     if expect and expect.removeprefix("sha256:") != (result.whole or "").removeprefix("sha256:"):

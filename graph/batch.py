@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from documents import Document
 from graph.vocabulary import EDGE_PROPERTIES, EDGES, ORIGIN_PROPERTIES, PROPERTIES, Label, Rel
 
 
@@ -82,6 +83,8 @@ class Batch:
 
     nodes: list[NodeRow] = field(default_factory=list)
     edges: list[EdgeRow] = field(default_factory=list)
+    # Raw documents for the document store, written before the nodes and edges that point at them.
+    documents: list[Document] = field(default_factory=list)
 
     def node(self, label: Label, key: str, *, version: str, origin: Origin | None = None, **props: Any) -> str:
         """Add a node; properties that are None mean 'not known here' and are left untouched."""
@@ -119,9 +122,14 @@ class Batch:
             values.update(origin.props())
         self.edges.append(EdgeRow(rel, src[0], str(src[1]), dst[0], str(dst[1]), version, values))
 
+    def document(self, document: Document) -> None:
+        """Add a raw document (see graph.writer: stored before the transaction that names it)."""
+        self.documents.append(document)
+
     def extend(self, other: Batch) -> None:
         self.nodes.extend(other.nodes)
         self.edges.extend(other.edges)
+        self.documents.extend(other.documents)
 
     def __len__(self) -> int:
         return len(self.nodes) + len(self.edges)

@@ -13,6 +13,7 @@ from typing import TypeVar
 from neo4j import AsyncDriver, AsyncGraphDatabase
 from neo4j.exceptions import AuthError, ConfigurationError, ServiceUnavailable
 
+from documents import DocumentStore, open_store
 from graph import local_neo4j
 from graph.schema import ensure_schema
 from graph.settings import Settings
@@ -47,14 +48,25 @@ def resolve(settings: Settings) -> Target:
 
 @dataclass
 class Graph:
-    """An open driver and the database it writes to; handed to repositories."""
+    """An open driver, the database it writes to and the store raw documents go to; handed to repositories."""
 
     driver: AsyncDriver
     database: str
     uri: str
+    # Where SourceEvents' documents live (documents/); None refuses writes that carry documents.
+    documents: DocumentStore | None = None
 
     async def close(self) -> None:
-        await self.driver.close()
+        try:
+            await self.driver.close()
+        finally:
+            if self.documents is not None:
+                self.documents.close()
+
+
+def open_documents(settings: Settings) -> DocumentStore:
+    """The document store the settings name (TRACEGRAPH_DOCUMENTS, else TRACEGRAPH_HOME/documents)."""
+    return open_store(settings.documents, default_folder=settings.documents_dir, s3_endpoint=settings.s3_endpoint)
 
 
 async def open_graph(settings: Settings) -> Graph:
@@ -79,7 +91,12 @@ async def open_graph(settings: Settings) -> Graph:
             f"Neo4j at {target.uri} does not answer ({exc.__class__.__name__}); "
             "start it with `tracegraph db start` or fix NEO4J_URI"
         ) from exc
-    return Graph(driver, target.database, target.uri)
+    try:
+        documents = open_documents(settings)
+    except BaseException:
+        await driver.close()
+        raise
+    return Graph(driver, target.database, target.uri, documents)
 
 
 @asynccontextmanager

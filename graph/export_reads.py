@@ -1,7 +1,12 @@
-"""Reads for evidence exports: the changes a scope holds and the subgraph (with raw documents) behind them."""
+"""Reads for evidence exports: the changes a scope holds and the subgraph (with raw documents) behind them.
+
+Raw documents come from the document store, by the digest their SourceEvent keeps (a graph written
+before the store existed still has them inline, as a SourceEvent's `body`).
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from typing import Any
 
@@ -64,7 +69,8 @@ class Subgraph(ExportModel):
     edges: list[GraphEdge]
     sources: list[SourceDocument]
     # Event ids named by versions that have no stored SourceEvent (ingested with keep_raw off, or
-    # before raw documents were kept): listed so an auditor sees the gap instead of a silent hole.
+    # before raw documents were kept), or whose document the store lacks: listed so an auditor sees
+    # the gap instead of a silent hole.
     missing_sources: list[str] = Field(default_factory=list)
 
 
@@ -189,22 +195,35 @@ async def subgraph(graph: Graph, change_ids: list[str], *, sources: Iterable[str
     named = {n.event for n in nodes} | {e.event for e in edges}
     named |= {a.event for n in nodes for a in n.asserted.values()} | {e.asserted.event for e in edges if e.asserted}
     named.discard(None)
-    documents = [
-        SourceDocument(
-            id=sid,
-            source=doc.get("source"),
-            type=doc.get("type"),
-            digest=doc.get("digest"),
-            location=doc.get("location"),
-            received_at=doc.get("receivedAt"),
-            body=doc.get("body") or "",
+    wanted = {sid: doc for sid, doc in sorted(stored.items()) if sid in named}
+    texts = await document_texts(graph, [doc["digest"] for doc in wanted.values() if doc.get("digest")])
+    documents = []
+    for sid, doc in wanted.items():
+        body = texts.get(doc.get("digest") or "", doc.get("body"))
+        if body is None:
+            continue  # its digest names a document the store lacks: listed as missing below
+        documents.append(
+            SourceDocument(
+                id=sid,
+                source=doc.get("source"),
+                type=doc.get("type"),
+                digest=doc.get("digest"),
+                location=doc.get("location"),
+                received_at=doc.get("receivedAt"),
+                body=body,
+            )
         )
-        for sid, doc in sorted(stored.items())
-        if sid in named
-    ]
+    kept = {d.id for d in documents}
     return Subgraph(
         nodes=sorted(nodes, key=lambda n: n.id),
         edges=sorted(edges, key=lambda e: (e.start, e.type, e.end)),
         sources=documents,
-        missing_sources=sorted(str(sid) for sid in named if sid not in stored),
+        missing_sources=sorted(str(sid) for sid in named if sid not in kept),
     )
+
+
+async def document_texts(graph: Graph, digests: list[str]) -> dict[str, str]:
+    """The texts of documents in the graph's document store, by digest (none without a store)."""
+    if not digests or graph.documents is None:
+        return {}
+    return await asyncio.to_thread(graph.documents.get, digests)

@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -90,23 +91,34 @@ def ensure_runtime(settings: Settings, *, log: Callable[[str], None] = print) ->
     return runtime
 
 
+def _classes(runtime: Path) -> Path:
+    """Where this version of Launcher.java is compiled: one folder per version of its source, so checkouts
+    with different launchers sharing the cache never recompile under each other's running servers."""
+    digest = hashlib.sha256((RUNTIME / "Launcher.java").read_bytes()).hexdigest()[:16]
+    return runtime / f"classes-{digest}"
+
+
 def _compile_launcher(runtime: Path) -> None:
     """Compile Launcher.java into the runtime once per version of its source (a changed launcher recompiles)."""
-    source = RUNTIME / "Launcher.java"
-    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
-    marker = runtime / "classes" / f".launcher-{digest}"
+    classes = _classes(runtime)
+    marker = classes / ".compiled"
     if marker.exists():
         return
     javac = _need("javac", "install a JDK 17 or 21 (apt-get install openjdk-17-jdk-headless)")
-    shutil.rmtree(runtime / "classes", ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(prefix=classes.name + ".", dir=runtime))
     done = subprocess.run(
-        [javac, "-cp", str(runtime / "lib" / "*"), "-d", str(runtime / "classes"), str(source)],
+        [javac, "-cp", str(runtime / "lib" / "*"), "-d", str(staging), str(RUNTIME / "Launcher.java")],
         capture_output=True,
         text=True,
     )
     if done.returncode != 0:
+        shutil.rmtree(staging, ignore_errors=True)
         raise LocalNeo4jError("Could not compile the Neo4j launcher:\n" + done.stderr[-2000:])
-    marker.write_text(digest)
+    (staging / ".compiled").write_text("")
+    try:
+        staging.rename(classes)
+    except OSError:  # another process compiled the same source meanwhile
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _password(settings: Settings) -> str:
@@ -199,11 +211,12 @@ def start(settings: Settings, *, timeout: float = 180.0, log: Callable[[str], No
                 "-XX:+UseG1GC",
                 "-XX:+ExitOnOutOfMemoryError",
                 "-cp",
-                f"{runtime / 'classes'}{os.pathsep}{runtime / 'lib' / '*'}",
+                f"{_classes(runtime)}{os.pathsep}{runtime / 'lib' / '*'}",
                 "Launcher",
                 str((state / "data").resolve()),
                 str(port),
                 str(settings.neo4j_pagecache_mb),
+                settings.neo4j_tx_log_retention,
             ],
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -41,6 +41,18 @@ class Settings(BaseSettings):
     # Sized for a 2-core / 24 GiB machine shared with the API and workers.
     neo4j_heap: str = Field(default="1g", validation_alias=AliasChoices("TRACEGRAPH_NEO4J_HEAP"))
     neo4j_pagecache_mb: int = Field(default=512, validation_alias=AliasChoices("TRACEGRAPH_NEO4J_PAGECACHE_MB"))
+    # How much of the local Neo4j's transaction logs to keep once checkpointed (its
+    # db.tx_log.rotation.retention_policy): Neo4j's default, 2 days, kept 7 GB after the 100,000-change
+    # bench ingest. The embedded server has no cluster or online backup to feed; see README.
+    neo4j_tx_log_retention: str = Field(
+        default="512M size", validation_alias=AliasChoices("TRACEGRAPH_NEO4J_TX_LOG_RETENTION")
+    )
+
+    # Where raw source documents live (documents/): a folder, or s3://bucket/prefix for a bucket several
+    # machines share; TRACEGRAPH_HOME/documents when unset. TRACEGRAPH_S3_ENDPOINT points at a server
+    # that is not AWS (MinIO, Ceph…); credentials come from boto3's usual chain (AWS_* variables…).
+    documents: str | None = Field(default=None, validation_alias=AliasChoices("TRACEGRAPH_DOCUMENTS"))
+    s3_endpoint: str | None = Field(default=None, validation_alias=AliasChoices("TRACEGRAPH_S3_ENDPOINT"))
 
     policy_file: Path | None = Field(default=None, validation_alias=AliasChoices("TRACEGRAPH_POLICY"))
     # One person, many handles (ingest.identity); no file means the automatic rules only.
@@ -112,6 +124,11 @@ class Settings(BaseSettings):
     @property
     def quarantine_dir(self) -> Path:
         return self.home / "quarantine"
+
+    @property
+    def documents_dir(self) -> Path:
+        """The default document store's folder."""
+        return self.home / "documents"
 
     @property
     def inbox_dir(self) -> Path:

@@ -21,8 +21,9 @@ class Label(StrEnum):
     DEPLOYMENT = "Deployment"
     INCIDENT = "Incident"
     POSTMORTEM = "Postmortem"
-    # The raw document a source sent, stored once per (source, event id), so every node and edge
-    # can be traced back to what asserted it (their sourceEventId points here).
+    # One source event, once per (source, event id), so every node and edge can be traced back to what
+    # asserted it (their sourceEventId points here); its `digest` names the raw document in the
+    # document store (documents/).
     SOURCE_EVENT = "SourceEvent"
 
 
@@ -253,6 +254,8 @@ PROPERTIES: dict[Label, frozenset[str]] = {
     Label.POSTMORTEM: frozenset(
         {"title", "rootCause", "actionItems", "digest", "url", "incidentIds", "date", "summary"}
     ),
+    # `body`: the raw document itself, as graphs written before the document store kept it (still read
+    # by exports); the pipeline no longer writes it.
     Label.SOURCE_EVENT: frozenset({"type", "digest", "body", "location", "via"}),
 }
 

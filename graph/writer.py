@@ -1,9 +1,14 @@
-"""Write a Batch to Neo4j: grouped UNWIND … MERGE statements in one transaction.
+"""Write a Batch: its raw documents to the document store, then grouped UNWIND … MERGE statements in one
+Neo4j transaction.
 
 Rows are folded first (one per node, one per edge) and grouped by the exact set of properties they
 carry, so each statement sets only what its rows assert and values travel as compact lists (see
 graph.queries.merge_nodes): packing parameters is most of the client's cost of a write.
 WriteBehind lets a caller normalise the next batch while Neo4j writes the previous one.
+
+Documents go first, and the store's put is durable when it returns: a crash between the two leaves
+documents no node names yet (a replay writes them again as the same documents), never a SourceEvent
+whose document is missing.
 """
 
 from __future__ import annotations
@@ -11,11 +16,12 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from neo4j import AsyncManagedTransaction
 
+from documents import Document
 from graph import queries
 from graph.batch import Batch
 from graph.driver import Graph
@@ -137,7 +143,21 @@ def fold(batch: Batch) -> tuple[dict[NodeGroup, list[Row]], dict[EdgeGroup, list
     return _fold_nodes(batch), _fold_edges(batch)
 
 
-Plan = list[tuple[str, list[Row]]]
+Statements = list[tuple[str, list[Row]]]
+
+
+@dataclass
+class Plan:
+    """A batch ready to write: (statement, rows) pairs, and the raw documents that go first.
+
+    Plain lists and named tuples, so a plan crosses a process boundary cheaply (ingest.parallel).
+    """
+
+    statements: Statements
+    documents: list[Document] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.statements) + len(self.documents)
 
 
 class Rows(list[Any]):
@@ -156,12 +176,9 @@ class Rows(list[Any]):
 
 
 def plan(batch: Batch) -> Plan:
-    """(statement, rows) pairs: nodes first, then edges, each group in chunks of CHUNK rows.
-
-    Plain lists, so a plan crosses a process boundary cheaply (ingest.parallel).
-    """
+    """(statement, rows) pairs, nodes first, then edges, each group in chunks of CHUNK rows; the documents."""
     nodes, edges = fold(batch)
-    planned: Plan = []
+    planned: Statements = []
     for label, props in sorted(nodes):
         rows = nodes[(label, props)]
         statement = queries.merge_nodes(label, props)
@@ -170,10 +187,10 @@ def plan(batch: Batch) -> Plan:
         rows = edges[(src, rel, dst, props)]
         statement = queries.merge_edges(src, rel, dst, props)
         planned += [(statement, rows[i : i + CHUNK]) for i in range(0, len(rows), CHUNK)]
-    return planned
+    return Plan(planned, list(batch.documents))
 
 
-async def _run(tx: AsyncManagedTransaction, statements: Plan) -> WriteStats:
+async def _run(tx: AsyncManagedTransaction, statements: Statements) -> WriteStats:
     stats = WriteStats()
     for statement, rows in statements:
         result = await tx.run(statement, rows=Rows(rows))
@@ -187,12 +204,20 @@ async def _run(tx: AsyncManagedTransaction, statements: Plan) -> WriteStats:
 
 
 async def write_batch(graph: Graph, batch: Batch | Plan) -> WriteStats:
-    """MERGE the batch (or a plan made of one) in one transaction (retried by the driver on transient errors)."""
+    """Store the batch's documents, then MERGE the batch (or a plan made of one) in one transaction
+    (retried by the driver on transient errors)."""
     if not len(batch):
         return WriteStats()
-    statements = batch if isinstance(batch, list) else plan(batch)
+    planned = batch if isinstance(batch, Plan) else plan(batch)
+    if planned.documents:
+        if graph.documents is None:
+            raise RuntimeError("this graph was opened without a document store: open it with graph.driver.connected")
+        # Off the event loop: compressing and an fsync'd commit (or S3 round trips) take milliseconds.
+        await asyncio.to_thread(graph.documents.put, planned.documents)
+    if not planned.statements:
+        return WriteStats()
     async with graph.driver.session(database=graph.database) as session:
-        return await session.execute_write(_run, statements)
+        return await session.execute_write(_run, planned.statements)
 
 
 class WriteBehind:

@@ -45,12 +45,14 @@ def read_all(
             on_file(path)
 
 
-async def _normalise(out: Any, files: list[Path], source: str | None, type: str | None, quarantine: Path) -> None:
+async def _normalise(
+    out: Any, files: list[Path], source: str | None, type: str | None, quarantine: Path, pipeline: type[Pipeline]
+) -> None:
     async def hand_over(batch: Batch) -> None:
         # Folded and grouped here: plain lists pickle several times faster than Batch rows.
         out.put(("batch", writer.plan(batch)))
 
-    feeder = Feeder(Pipeline(), hand_over, quarantine_dir=quarantine, on_reject=lambda r: out.put(("reject", r)))
+    feeder = Feeder(pipeline(), hand_over, quarantine_dir=quarantine, on_reject=lambda r: out.put(("reject", r)))
     for item in read_all(files, source=source, type=type, on_file=lambda path: out.put(("file", path))):
         await feeder.feed(item)
     await feeder.flush()
@@ -91,13 +93,20 @@ async def ingest_in_child(
     quarantine_dir: Path,
     on_reject: Callable[[Rejection], None] | None = None,
     on_file: Callable[[Path], None] | None = None,
+    pipeline: type[Pipeline] = Pipeline,
 ) -> Summary:
-    """File ingest with normalisation in a spawned child; same summary, same graph."""
+    """File ingest with normalisation in a spawned child; same summary, same graph.
+
+    `pipeline` is the class the child prepares events with (a module-level class: the child imports it).
+    """
     started = time.monotonic()
     context = multiprocessing.get_context("spawn")  # never fork a process that holds a driver and a loop
     out = context.Queue(maxsize=HANDOFF)
     child = context.Process(
-        target=_child, args=(out, files, source, type, quarantine_dir), name="tracegraph-normalise", daemon=True
+        target=_child,
+        args=(out, files, source, type, quarantine_dir, pipeline),
+        name="tracegraph-normalise",
+        daemon=True,
     )
     child.start()
     summary = Summary()

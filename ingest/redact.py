@@ -360,6 +360,12 @@ _PASS_TO_STR = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLAS
 
 def redact_document(value: object) -> str:
     """The canonical JSON text of a document with every secret inside redacted as redact_value does."""
+    return redact_payload(value)[0]
+
+
+def redact_payload(value: object) -> tuple[str, object]:
+    """The canonical JSON text of a document with every secret inside redacted, and the document itself
+    redacted the same way (the very object given when it holds no secret)."""
     text = dumps_sorted(value)
     # Nearly every webhook document holds no hint of any rule anywhere (3 of 267 real GitHub and GitLab
     # payloads do): one scan of its text then stands for a walk over every string. JSON escaping only
@@ -372,5 +378,6 @@ def redact_document(value: object) -> str:
         and _DOCUMENT_HINT.search(text.lower()) is None
         and _URL_PASSWORD_HINT.search(text) is None
     ):
-        return text
-    return dumps_sorted(redact_value(value))
+        return text, value
+    redacted = redact_value(value)
+    return dumps_sorted(redacted), redacted

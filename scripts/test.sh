@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh dev
-.venv/bin/ruff check graph api ingest export cli governance mcp_server web trust collect tests bench scripts
-.venv/bin/ruff format --check graph api ingest export cli governance mcp_server web trust collect tests bench scripts
+.venv/bin/ruff check documents graph api ingest export cli governance mcp_server web trust collect tests bench scripts
+.venv/bin/ruff format --check documents graph api ingest export cli governance mcp_server web trust collect tests bench scripts
 .venv/bin/mypy
 exec .venv/bin/pytest -q "$@"

@@ -13,11 +13,24 @@ from api.schema import schema
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAPSHOT = Path(__file__).with_name("snapshots") / "schema.graphql"
-PACKAGES = ("graph", "ingest", "export", "api", "cli", "web", "bench", "governance", "mcp_server", "trust", "collect")
+PACKAGES = (
+    "documents",
+    "graph",
+    "ingest",
+    "export",
+    "api",
+    "cli",
+    "web",
+    "bench",
+    "governance",
+    "mcp_server",
+    "trust",
+    "collect",
+)
 # The modules of other packages each package may import (a prefix allows what is below it). DESIGN's
-# direction: graph/ is the bottom; ingest/ and export/ build on it; the API uses only the pipeline
-# (its core types and plugin registry) and the inbox of ingest/; the CLI and the benches take nothing
-# from api/ but the apps they start.
+# direction: documents/ (the raw document store) is the bottom, opened by graph/; ingest/ and export/
+# build on graph/; the API uses only the pipeline (its core types and plugin registry) and the inbox of
+# ingest/; the CLI and the benches take nothing from api/ but the apps they start.
 INGEST_FACADE = (
     "ingest.pipeline",
     "ingest.inbox",
@@ -27,16 +40,17 @@ INGEST_FACADE = (
     "ingest.signatures",
 )
 ALLOWED: dict[str, tuple[str, ...]] = {
-    "graph": (),
+    "documents": (),
+    "graph": ("documents",),
     # Signatures (verifying evidence, signing exports) stand on their own: crypto libraries, no graph.
     "trust": (),
-    "ingest": ("graph", "trust"),
+    "ingest": ("graph", "trust", "documents"),
     "export": ("graph", "ingest.redact", "ingest.timestamps", "ingest.sources", "trust"),
     "api": ("graph", "export", "governance", "trust", *INGEST_FACADE, "web"),
     # The web app reads through graph/ and export/ like the API; it is mounted by api/app.py.
     "web": ("graph", "export", "ingest.redact"),
-    "cli": ("graph", "ingest", "export", "governance", "mcp_server", "trust", "api.app", "collect"),
-    "bench": ("graph", "ingest", "export", "api.app", "cli", "collect"),
+    "cli": ("graph", "ingest", "export", "governance", "mcp_server", "trust", "api.app", "collect", "documents"),
+    "bench": ("graph", "ingest", "export", "api.app", "cli", "collect", "documents"),
     # The collectors read provider APIs and drive the one pipeline; nothing imports them but the CLI.
     "collect": ("graph", "ingest.pipeline", "ingest.timestamps"),
     # Gates, exceptions, status, drills and audit periods build on graph/ and export/ (evidence bundles),

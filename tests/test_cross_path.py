@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -219,6 +220,8 @@ def _fresh(settings: Settings) -> None:
         await graph_schema.ensure_schema(graph)
 
     run_graph(settings, reset)
+    # Each path stores its own documents: the snapshots compare what each one put in the store.
+    shutil.rmtree(settings.documents_dir, ignore_errors=True)
 
 
 def via_files(settings: Settings, envelopes: list[dict[str, Any]], folder: Path, *, child: bool) -> None:

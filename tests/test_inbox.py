@@ -23,6 +23,7 @@ from click.testing import CliRunner
 from neo4j import AsyncGraphDatabase
 
 from cli.inbox import inbox as inbox_cli
+from documents.local import LocalStore
 from graph import repository
 from graph.driver import Graph
 from graph.settings import Settings
@@ -425,7 +426,7 @@ def test_retrying_a_quarantined_delivery_after_a_fix_lands_it(settings: Settings
     assert box.counts()[DONE] == 1 and run_graph(settings, repository.counts)["Change"] == 1
 
 
-def test_while_neo4j_is_unreachable_nothing_is_lost_and_the_worker_backs_off(box: Inbox) -> None:
+def test_while_neo4j_is_unreachable_nothing_is_lost_and_the_worker_backs_off(box: Inbox, tmp_path: Path) -> None:
     box.put_many(delivery(n) for n in range(3))
     uri = f"bolt://127.0.0.1:{_free_port()}"
     lines: list[str] = []
@@ -434,7 +435,13 @@ def test_while_neo4j_is_unreachable_nothing_is_lost_and_the_worker_backs_off(box
         driver = AsyncGraphDatabase.driver(uri, auth=("neo4j", "x"), max_transaction_retry_time=0.5)
         stop = asyncio.Event()
         task = asyncio.create_task(
-            worker.run(Graph(driver, "neo4j", uri), box, interval=0.05, log=lines.append, stop=stop)
+            worker.run(
+                Graph(driver, "neo4j", uri, LocalStore(tmp_path / "documents")),
+                box,
+                interval=0.05,
+                log=lines.append,
+                stop=stop,
+            )
         )
         while len(lines) < 3:
             await asyncio.sleep(0.05)

@@ -315,8 +315,9 @@ def test_19_digit_integers_survive_into_the_stored_raw_document() -> None:
     assert payload["alert"]["updatedAt"] == 1767701099999999999  # an exact int, never a float
     batch = Batch()
     add_source_event(batch, event("opsgenie", payload, "Acknowledge"))
-    [stored] = batch.find_nodes(Label.SOURCE_EVENT)
-    assert "1767701099999999999" in stored.props["body"]
+    [stored] = batch.documents
+    assert "1767701099999999999" in stored.body.decode()
+    assert batch.find_nodes(Label.SOURCE_EVENT)[0].props["digest"] == stored.digest
 
 
 def test_opsgenie_lifecycle_in_any_order_leaves_the_same_incident() -> None:

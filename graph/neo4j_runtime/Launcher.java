@@ -1,5 +1,6 @@
 // Boots the real Neo4j Community engine embedded, with the Bolt connector on 127.0.0.1.
-// Usage: java -cp 'lib/*' Launcher.java HOME PORT PAGECACHE_MB   (password in TRACEGRAPH_NEO4J_PASSWORD)
+// Usage: java -cp 'lib/*' Launcher.java HOME PORT PAGECACHE_MB [TX_LOG_RETENTION]
+//        (password in TRACEGRAPH_NEO4J_PASSWORD; retention as db.tx_log.rotation.retention_policy, e.g. "512M size")
 // Stops cleanly on SIGTERM/SIGINT so the store is never left dirty.
 import java.nio.file.Path;
 import java.time.Duration;
@@ -17,6 +18,9 @@ public class Launcher {
         int port = Integer.parseInt(args[1]);
         long pageCacheBytes = Long.parseLong(args[2]) * 1024 * 1024;
         String password = System.getenv("TRACEGRAPH_NEO4J_PASSWORD");
+        // Transaction logs kept after a checkpoint: Neo4j's default keeps 2 days of them (7 GB after a
+        // 100,000-change ingest); one machine with no cluster or online backup needs only a bound.
+        String retention = args.length > 3 ? args[3] : "512M size";
         DatabaseManagementService dbms = new DatabaseManagementServiceBuilder(home)
             .setConfig(BoltConnector.enabled, true)
             .setConfig(BoltConnector.listen_address, new SocketAddress("127.0.0.1", port))
@@ -28,6 +32,7 @@ public class Launcher {
             // The watcher only warns when a store file is deleted under the running database; this store
             // is tracegraph's own. At 100,000 changes its threads cost 7.8 s of CPU during the ingest.
             .setConfig(GraphDatabaseSettings.filewatcher_enabled, false)
+            .setConfig(GraphDatabaseSettings.keep_logical_logs, retention)
             .build();
         try {
             dbms.database("system").executeTransactionally(

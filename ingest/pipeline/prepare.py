@@ -1,7 +1,12 @@
 """From one source event to the batch it writes: the semantics every way in shares, in one place.
 
-    normalise (the source's plugin) → redact every stored text → canonical keys → identities
-    → trust (how it arrived, signatures checked) → the raw document (redacted) → storable in Neo4j?
+    redact the document → normalise it (the source's plugin) → redact every stored text → canonical
+    keys → identities → trust (how it arrived, signatures checked) → the raw document for the document
+    store, its digest on a SourceEvent → storable in Neo4j?
+
+The source normalises the document as it will be stored (secrets redacted), so nothing derived from a
+secret can reach the graph, and `tracegraph rebuild`, which replays the stored documents, gives the
+graph they gave in the first place.
 
 Pure and total: `prepare` answers a batch or raises Rejected with a reason a person can read,
 whatever the event holds. It never touches the driver; callers batch and write what it returns.
@@ -10,11 +15,11 @@ Each event is prepared on its own, so the graph cannot depend on how events were
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, cast
 
+from documents import Document
 from graph.batch import Batch, BatchError
 from graph.settings import get_settings
 from graph.vocabulary import Label
@@ -23,7 +28,15 @@ from ingest.pipeline.events import Event, Rejected
 from ingest.pipeline.keys import canonical
 from ingest.pipeline.storable import storable_problem
 from ingest.pipeline.trust import stamp_trust
-from ingest.redact import MARKER, count_redactions, may_hold_secrets, redact, redact_document
+from ingest.redact import (
+    MARKER,
+    count_redactions,
+    may_hold_secrets,
+    redact,
+    redact_document,
+    redact_payload,
+    redact_value,
+)
 from ingest.sources import SOURCES
 from ingest.sources.base import Source
 from trust.check import Check, check
@@ -70,14 +83,14 @@ class Pipeline:
 
     def prepare(self, event: Event) -> Prepared:
         """The batch one event writes (its raw document included), or Rejected with the reason."""
-        event = typed(event, self.sources)
+        text, event = redacted(typed(event, self.sources))
         batch = normalise(event, self.sources)
         try:
             redactions = redact_batch(batch)
             batch = resolve(canonical(batch), self.identities)
             stamp_trust(batch, event, self.checks(event))
             if self.keep_raw:
-                add_source_event(batch, event)
+                add_source_event(batch, event, text)
         except Exception as exc:  # noqa: BLE001 - one odd event must never stop a driver
             raise Rejected(f"{event.source} {event.type or ''} event could not be prepared: {exc!r}") from exc
         if problem := storable_problem(batch):
@@ -157,9 +170,32 @@ def _redact_props(props: dict[str, Any]) -> None:
             props[name] = [redact(v) if isinstance(v, str) else v for v in value]
 
 
-def add_source_event(batch: Batch, event: Event) -> None:
-    """Keep the raw document (secrets redacted) as a SourceEvent node keyed by source:event id."""
-    body = (redact(event.payload) or "") if isinstance(event.payload, str) else redact_document(event.payload)
+def redacted(event: Event) -> tuple[str, Event]:
+    """The event's document as it is stored (its canonical text, secrets redacted), and the event
+    carrying that document (the same event when it held no secret)."""
+    if isinstance(event.payload, str):
+        text = redact(event.payload) or ""
+        return text, event if text == event.payload else replace(event, payload=text)
+    text, payload = redact_payload(event.payload)
+    return text, event if payload is event.payload else replace(event, payload=payload)
+
+
+def add_source_event(batch: Batch, event: Event, text: str | None = None) -> None:
+    """Keep the raw document (secrets redacted) for the document store, with what a replay needs, and a
+    SourceEvent node keyed by source:event id that names it by digest."""
+    document = Document.of(
+        raw_text(event) if text is None else text,
+        source=event.source,
+        id=event.id,
+        type=event.type,
+        received_at=event.received_at,
+        # Keys only (repo, number, sha…), but redacted like everything stored, whatever a sender put there.
+        subject=cast("dict[str, Any]", redact_value(dict(event.subject))) if event.subject is not None else None,
+        via=event.via,
+        location=event.location,
+        is_text=isinstance(event.payload, str),
+    )
+    batch.document(document)
     batch.node(
         Label.SOURCE_EVENT,
         source_event_id(event.source, event.id),
@@ -167,8 +203,7 @@ def add_source_event(batch: Batch, event: Event) -> None:
         version=event.version(None),
         origin=event.origin,
         type=event.type or "",
-        digest="sha256:" + hashlib.sha256(body.encode()).hexdigest(),
-        body=body,
+        digest=document.digest,
         location=event.location,
         via=event.via or None,
     )

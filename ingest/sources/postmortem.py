@@ -4,7 +4,8 @@
 text (any file name; an envelope may also carry the text, or `{"markdown": ..., "url": ...}`).
 
 Ids. The postmortem is `postmortem:{front matter id}`, else `postmortem:{first 16 hex of the
-document's sha256}`; `digest` is `sha256:{hex}` of the whole document as received.
+document's sha256}`; `digest` is `sha256:{hex}` of the whole document as stored (the pipeline hands
+sources documents with secrets already redacted).
 
 Incidents are named the way their sources name them, so the edges meet the same nodes:
 - `pagerduty:PABC123`, a PagerDuty incident URL, `PD-PABC123`, or a bare id under a front matter
