@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from cli.common import fail, progress, report_rejection, user_errors
+from cli.common import echo, fail, progress, report_rejection, user_errors
 from graph.driver import Graph, run_with_graph
 from graph.settings import get_settings
 from ingest.pipeline.feed import Summary
@@ -25,9 +25,7 @@ def rebuild(into_existing: bool) -> None:
     async def work(graph: Graph) -> Summary:
         assert graph.documents is not None
         stats = await asyncio.to_thread(graph.documents.stats)
-        click.echo(
-            f"replaying {stats.records:,} source events ({stats.documents:,} documents) from {graph.documents.where}"
-        )
+        echo(f"replaying {stats.records:,} source events ({stats.documents:,} documents) from {graph.documents.where}")
         with progress("rebuilding", stats.records, "events") as advance:
             return await replay(
                 graph,
@@ -41,7 +39,7 @@ def rebuild(into_existing: bool) -> None:
         summary = run_with_graph(settings, work, ensure=True)
     except RebuildError as exc:
         fail(str(exc))
-    click.echo(summary.line())
+    echo(summary.line())
     if summary.rejected:
-        click.echo(f"rejected events were written to {settings.quarantine_dir} with their reasons", err=True)
+        echo(f"rejected events were written to {settings.quarantine_dir} with their reasons", err=True)
         sys.exit(1)
